@@ -1,0 +1,411 @@
+/*
+ * crumb: sessions for CGI and FastCGI programs in C.
+ *
+ * One public header.  Every public name starts with crumb_ / CRUMB_.
+ * Families: crumb_config_* (per-process settings and keys),
+ * crumb_store_* (where server-side state lives), crumb_session_* (one
+ * request's session), crumb_state_* (a key -> JSON map: server-side or
+ * client-side state), crumb_cookie_* (any request / response cookie),
+ * crumb_form_* (urlencoded forms), crumb_user_* (sessions of a user).
+ *
+ * Ownership: "new" means the caller owns the result and frees it with
+ * the function named; "borrowed" means the library owns it and says how
+ * long it stays valid.  Every *_free(NULL) does nothing.
+ *
+ * Threads: objects are not locked.  Use one crumb_config, crumb_store and
+ * crumb_session per thread (a FastCGI worker is usually one thread).
+ */
+#ifndef CRUMB_H
+#define CRUMB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CRUMB_VERSION_MAJOR 0
+#define CRUMB_VERSION_MINOR 1
+#define CRUMB_VERSION_PATCH 0
+#define CRUMB_VERSION_STRING "0.1.0"
+
+/* Returns CRUMB_VERSION_STRING of the library actually linked. */
+const char *crumb_version(void);
+
+/* ------------------------------------------------------------------ */
+/* Errors.  Values are never renumbered; new ones are only appended.  */
+
+typedef enum crumb_err {
+	CRUMB_OK = 0,
+	CRUMB_E_NOMEM,        /* out of memory */
+	CRUMB_E_INVAL,        /* bad argument (NULL, bad name, wrong length) */
+	CRUMB_E_STATE,        /* call not allowed now (e.g. after finish) */
+	CRUMB_E_NOT_FOUND,    /* no such key / cookie / form field */
+	CRUMB_E_TYPE,         /* value exists but has another JSON type */
+	CRUMB_E_INVALIDATED,  /* session invalidated: operation ignored */
+	CRUMB_E_TOO_LARGE,    /* cookie would exceed 4096 bytes, or input too big */
+	CRUMB_E_CRYPTO,       /* libgcrypt failed */
+	CRUMB_E_STORE,        /* store failed (see crumb_session_errmsg) */
+	CRUMB_E_BUSY,         /* store locked past its busy timeout */
+	CRUMB_E_READONLY,     /* store is read-only */
+	CRUMB_E_FULL,         /* store's disk or quota is full */
+	CRUMB_E_CORRUPT,      /* store file is damaged or not a database */
+	CRUMB_E_CANTOPEN,     /* store cannot be opened (missing directory...) */
+	CRUMB_E_CONFLICT,     /* concurrent update: retries exhausted */
+	CRUMB_E_PARSE,        /* malformed input (form body, key file) */
+	CRUMB_E_IO,           /* writing the headers failed */
+	CRUMB_E_NOKEY         /* no current key configured */
+} crumb_err;
+
+/* Static English text for a code; never NULL. */
+const char *crumb_strerror(int err);
+
+/* Frees memory the library handed out as "new, free with crumb_free". */
+void crumb_free(void *p);
+
+/* ------------------------------------------------------------------ */
+/* Store: a table of functions, so that other backends (PostgreSQL,   */
+/* Redis) plug in without touching the core.                          */
+
+typedef struct crumb_store crumb_store;
+
+#define CRUMB_HASH_LEN 32    /* SHA-256 of the session ID */
+
+/* A stored record as the core sees it.  Strings are borrowed from the
+ * store and valid until the next call on that store. */
+typedef struct crumb_record {
+	const char *state;     /* JSON object text */
+	size_t state_len;
+	const char *user;      /* NULL when not tied to a user */
+	int64_t version;       /* bumped by every successful update */
+	int64_t created;       /* unix seconds */
+	int64_t last_seen;
+	int64_t expires;
+} crumb_record;
+
+/* One session of a user, for crumb_user_sessions(). */
+typedef struct crumb_session_info {
+	char id_hash[2 * CRUMB_HASH_LEN + 1]; /* hex of the stored hash */
+	int64_t created;
+	int64_t last_seen;
+	int64_t expires;
+} crumb_session_info;
+
+typedef int (*crumb_info_fn)(const crumb_session_info *info, void *ud);
+
+/*
+ * Backend operations.  Each returns a crumb_err.  "now" is unix seconds;
+ * a record with expires <= now does not exist for load/update/touch.
+ * Backends keep error detail themselves and hand it out via errmsg.
+ */
+typedef struct crumb_store_ops {
+	/* Insert a new record (version 1). */
+	int (*create)(void *ctx, const uint8_t *hash, const char *state,
+	    size_t len, const char *user, int64_t now, int64_t expires);
+	/* CRUMB_E_NOT_FOUND when absent or expired. */
+	int (*load)(void *ctx, const uint8_t *hash, int64_t now,
+	    crumb_record *out);
+	/* Compare-and-swap: write only if the stored version equals
+	 * version; CRUMB_E_CONFLICT if it changed, CRUMB_E_NOT_FOUND if
+	 * the record is gone.  new_hash, when not NULL, also renames it. */
+	int (*update)(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
+	    int64_t version, const char *state, size_t len, const char *user,
+	    int64_t now, int64_t expires);
+	/* Extend the expiry only (no version change). */
+	int (*touch)(void *ctx, const uint8_t *hash, int64_t now,
+	    int64_t expires);
+	/* Delete; absent is not an error. */
+	int (*remove)(void *ctx, const uint8_t *hash);
+	/* Rename (cycle the ID); CRUMB_E_NOT_FOUND when absent. */
+	int (*change_id)(void *ctx, const uint8_t *old_hash,
+	    const uint8_t *new_hash, int64_t now);
+	/* Delete up to batch expired records; *deleted gets the count. */
+	int (*purge)(void *ctx, int64_t now, unsigned batch,
+	    uint64_t *deleted);
+	/* Delete every record of user; *deleted gets the count. */
+	int (*user_remove)(void *ctx, const char *user, uint64_t *deleted);
+	/* Call fn for each unexpired record of user; stop if fn != 0. */
+	int (*user_list)(void *ctx, const char *user, int64_t now,
+	    crumb_info_fn fn, void *ud);
+	/* Detail of the last failure, or "" ; borrowed. */
+	const char *(*errmsg)(void *ctx);
+	/* Release ctx. */
+	void (*close)(void *ctx);
+} crumb_store_ops;
+
+/* Wrap a backend.  ops is borrowed (keep it static); ctx is owned and
+ * released by ops->close in crumb_store_free.  New; crumb_store_free. */
+int crumb_store_new(const crumb_store_ops *ops, void *ctx,
+    crumb_store **out);
+void crumb_store_free(crumb_store *store);
+/* Borrowed; valid until the next call on store. */
+const char *crumb_store_errmsg(const crumb_store *store);
+
+/* SQLite backend: opens (creating if needed) the database file once per
+ * process, WAL mode, busy timeout, statements prepared once.  The schema
+ * is sql/sqlite-store.sql.  New; crumb_store_free. */
+int crumb_store_sqlite_open(const char *path, crumb_store **out);
+/* Like crumb_store_sqlite_open with a busy timeout in milliseconds
+ * (default 5000) and synchronous=FULL when full_sync is non-zero
+ * (default NORMAL: durable across process crashes, not power loss). */
+int crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
+    crumb_store **out);
+
+/* In-memory backend: for tests and single-process programs.  NOT shared
+ * between processes or FastCGI workers.  New; crumb_store_free. */
+int crumb_store_memory_new(crumb_store **out);
+
+/* Delete expired records in batches of batch (0: 1000), each batch its
+ * own transaction so that other requests interleave.  now 0 = time(). */
+int crumb_store_purge(crumb_store *store, int64_t now, unsigned batch,
+    uint64_t *deleted);
+
+/* ------------------------------------------------------------------ */
+/* Configuration: one per process, shared by all requests.            */
+
+typedef struct crumb_config crumb_config;
+
+typedef enum crumb_same_site {
+	CRUMB_SAMESITE_LAX = 0,
+	CRUMB_SAMESITE_STRICT,
+	CRUMB_SAMESITE_NONE,
+	CRUMB_SAMESITE_UNSET    /* attribute not sent */
+} crumb_same_site;
+
+typedef enum crumb_ttl_policy {
+	CRUMB_TTL_ON_REQUEST = 0, /* extend on every request (throttled) */
+	CRUMB_TTL_ON_CHANGE       /* extend only when state changed */
+} crumb_ttl_policy;
+
+typedef int64_t (*crumb_clock_fn)(void *ud);
+
+#define CRUMB_KEY_LEN 32        /* AES-256 */
+#define CRUMB_COOKIE_MAX 4096   /* name=value plus attributes */
+
+/* Defaults: cookie "id", Path=/, no Domain, Secure, HttpOnly,
+ * SameSite=Lax, persistent (Max-Age = TTL), TTL 86400 s, extension on
+ * request at most every 3600 s, absolute lifetime 30 days.
+ * New; crumb_config_free. */
+int crumb_config_new(crumb_config **out);
+void crumb_config_free(crumb_config *cfg);
+
+/* The store is borrowed: it must outlive cfg. */
+int crumb_config_set_store(crumb_config *cfg, crumb_store *store);
+/* The key that seals new cookies (32 bytes).  Setting a new one keeps
+ * the previous current key readable only if added with add_old_key. */
+int crumb_config_set_key(crumb_config *cfg, const unsigned char *key,
+    size_t len);
+/* A retired key: cookies sealed with it are read, then re-sealed with
+ * the current key. */
+int crumb_config_add_old_key(crumb_config *cfg, const unsigned char *key,
+    size_t len);
+/* Read a key file: 64 hex digits (whitespace around is fine).  The first
+ * key read becomes current; with old != 0 it is added as a retired key. */
+int crumb_config_load_key_file(crumb_config *cfg, const char *path, int old);
+/* Write a new random key (hex) to path with mode 0600; fails if it exists. */
+int crumb_key_generate_file(const char *path);
+
+int crumb_config_set_cookie_name(crumb_config *cfg, const char *name);
+int crumb_config_set_cookie_path(crumb_config *cfg, const char *path);
+/* NULL: no Domain attribute (host-only cookie). */
+int crumb_config_set_cookie_domain(crumb_config *cfg, const char *domain);
+int crumb_config_set_secure(crumb_config *cfg, int on);
+int crumb_config_set_http_only(crumb_config *cfg, int on);
+int crumb_config_set_same_site(crumb_config *cfg, crumb_same_site ss);
+/* "__Host-" prefix on the name; forces Secure, Path=/ and no Domain. */
+int crumb_config_set_host_prefix(crumb_config *cfg, int on);
+/* Non-zero: Max-Age = TTL.  Zero: browser-session cookie. */
+int crumb_config_set_persistent(crumb_config *cfg, int on);
+int crumb_config_set_ttl(crumb_config *cfg, int64_t seconds);
+/* Under ON_REQUEST the expiry is pushed back when at least threshold
+ * seconds passed since the last extension (0: every request). */
+int crumb_config_set_ttl_extension(crumb_config *cfg, crumb_ttl_policy p,
+    int64_t threshold);
+/* 0 disables the absolute lifetime. */
+int crumb_config_set_absolute_lifetime(crumb_config *cfg, int64_t seconds);
+/* Injectable clock (unix seconds); NULL restores time(). */
+int crumb_config_set_clock(crumb_config *cfg, crumb_clock_fn fn, void *ud);
+
+/* ------------------------------------------------------------------ */
+/* A request's session.                                               */
+
+typedef struct crumb_session crumb_session;
+typedef struct crumb_state crumb_state;
+
+typedef enum crumb_status {
+	CRUMB_STATUS_UNCHANGED = 0,
+	CRUMB_STATUS_CHANGED,
+	CRUMB_STATUS_RENEWED,      /* ID cycled */
+	CRUMB_STATUS_INVALIDATED
+} crumb_status;
+
+/* Start a request.  cookie_header is the raw Cookie header (may be NULL).
+ * A missing, malformed, forged, expired or unknown-key session cookie
+ * gives a fresh session, never an error.  cfg is borrowed and must
+ * outlive the session.  New; crumb_session_free. */
+int crumb_session_begin(crumb_config *cfg, const char *cookie_header,
+    crumb_session **out);
+/* Same with getenv("HTTP_COOKIE"). */
+int crumb_session_begin_env(crumb_config *cfg, crumb_session **out);
+void crumb_session_free(crumb_session *s);
+
+/* Server-side state (stored, loaded lazily on first use) and client-side
+ * state (travels in the encrypted cookie).  Borrowed; valid for the
+ * session's life. */
+crumb_state *crumb_session_server(crumb_session *s);
+crumb_state *crumb_session_client(crumb_session *s);
+
+/* Empty the server-side state; the record stays. */
+int crumb_session_clear(crumb_session *s);
+/* Delete the server record; the cookie stays. */
+int crumb_session_delete(crumb_session *s);
+/* Delete the record and expire the cookie; later calls are ignored and
+ * return CRUMB_E_INVALIDATED. */
+int crumb_session_invalidate(crumb_session *s);
+/* New ID, same state; the old ID stops working at finish. */
+int crumb_session_cycle_id(crumb_session *s);
+
+/* Tie the session to a user (NULL unties).  Stored in an indexed column. */
+int crumb_session_set_user(crumb_session *s, const char *user);
+/* Borrowed; NULL when none.  Loads the server state. */
+int crumb_session_get_user(crumb_session *s, const char **user);
+
+/* Per-session expiry: ttl seconds (0: the configured TTL) and a persistent
+ * (Max-Age) or browser-session cookie; kept for later requests. */
+int crumb_session_set_expiry(crumb_session *s, int64_t ttl, int persistent);
+
+/* Load the server state now (otherwise done on first access). */
+int crumb_session_load(crumb_session *s);
+/* Persist server-state changes now; finish writes only what is left. */
+int crumb_session_save(crumb_session *s);
+
+/* Atomic read-modify-write of the server state: fn runs on the freshest
+ * stored state and its changes are written with a version check; on a
+ * concurrent change they are undone, the state reloaded and fn run
+ * again.  fn must only touch the session (it may run several times) and
+ * return 0, or non-zero to abort (returned as is). */
+typedef int (*crumb_atomic_fn)(crumb_session *s, void *ud);
+int crumb_session_atomic(crumb_session *s, crumb_atomic_fn fn, void *ud);
+
+int crumb_session_is_modified(const crumb_session *s);
+crumb_status crumb_session_status(const crumb_session *s);
+/* Non-zero when the request carried no valid session cookie. */
+int crumb_session_is_new(const crumb_session *s);
+
+/* CSRF token tied to this session (stored in the server state under
+ * "_csrf", created on first call).  Borrowed; valid until the session
+ * is freed or cleared. */
+int crumb_session_csrf_token(crumb_session *s, const char **token);
+/* CRUMB_OK when given matches (constant time), CRUMB_E_NOT_FOUND else. */
+int crumb_session_csrf_check(crumb_session *s, const char *given);
+
+/* Persist and emit the Set-Cookie header lines ("Set-Cookie: ...\r\n"
+ * each, no blank line).  Call while writing the CGI headers.  write
+ * returns 0 on success.  After finish only crumb_session_free is useful. */
+typedef int (*crumb_write_fn)(const char *buf, size_t len, void *ud);
+int crumb_session_finish(crumb_session *s, crumb_write_fn write, void *ud);
+/* Same, into a new string (possibly ""); free with crumb_free. */
+int crumb_session_finish_str(crumb_session *s, char **headers);
+
+/* Detail of the last error on this session (store or crypto message);
+ * borrowed, "" when none. */
+const char *crumb_session_errmsg(const crumb_session *s);
+
+/* ------------------------------------------------------------------ */
+/* State maps: string keys -> JSON values.                            */
+
+/* Borrowed; valid until this key changes or the session is freed. */
+int crumb_state_get(crumb_state *st, const char *key, const cJSON **value);
+int crumb_state_get_string(crumb_state *st, const char *key,
+    const char **value);
+int crumb_state_get_number(crumb_state *st, const char *key, double *value);
+int crumb_state_get_bool(crumb_state *st, const char *key, int *value);
+
+/* Creates or overwrites.  value is taken over even on error.  Inserting
+ * a value equal to the stored one is not a change. */
+int crumb_state_insert(crumb_state *st, const char *key, cJSON *value);
+int crumb_state_insert_json(crumb_state *st, const char *key,
+    const char *json);
+int crumb_state_insert_string(crumb_state *st, const char *key,
+    const char *value);
+int crumb_state_insert_number(crumb_state *st, const char *key, double v);
+int crumb_state_insert_bool(crumb_state *st, const char *key, int v);
+
+/* Removes key; *value (may be NULL to discard) is new: cJSON_Delete. */
+int crumb_state_remove(crumb_state *st, const char *key, cJSON **value);
+int crumb_state_remove_raw(crumb_state *st, const char *key);
+int crumb_state_clear(crumb_state *st);
+int crumb_state_len(crumb_state *st, size_t *n);
+/* Calls fn for each entry in insertion order; stops when fn != 0 and
+ * returns that value. */
+typedef int (*crumb_entry_fn)(const char *key, const cJSON *value, void *ud);
+int crumb_state_foreach(crumb_state *st, crumb_entry_fn fn, void *ud);
+
+/* ------------------------------------------------------------------ */
+/* Other cookies: read any request cookie, queue any response cookie. */
+
+/* First cookie of that name; borrowed, valid for the session's life. */
+int crumb_cookie_get(const crumb_session *s, const char *name,
+    const char **value);
+
+#define CRUMB_COOKIE_SECURE         0x01
+#define CRUMB_COOKIE_HTTP_ONLY      0x02
+#define CRUMB_COOKIE_SAMESITE_LAX   0x04
+#define CRUMB_COOKIE_SAMESITE_STRICT 0x08
+#define CRUMB_COOKIE_SAMESITE_NONE  0x10
+
+/* Queue a Set-Cookie emitted at finish.  max_age < 0: browser-session
+ * cookie; path/domain may be NULL.  Name must be an RFC 6265 token and
+ * value cookie-octets. */
+int crumb_cookie_set(crumb_session *s, const char *name, const char *value,
+    int64_t max_age, const char *path, const char *domain, unsigned flags);
+/* Queue an expiring Set-Cookie (Max-Age=0) for name. */
+int crumb_cookie_remove(crumb_session *s, const char *name,
+    const char *path, const char *domain);
+
+/* ------------------------------------------------------------------ */
+/* Sessions of a user.                                                */
+
+/* Delete every session of user; *deleted (may be NULL) gets the count. */
+int crumb_user_logout_all(crumb_config *cfg, const char *user,
+    uint64_t *deleted);
+/* Call fn for each active session of user (stops when fn != 0). */
+int crumb_user_sessions(crumb_config *cfg, const char *user,
+    crumb_info_fn fn, void *ud);
+
+/* ------------------------------------------------------------------ */
+/* Forms: application/x-www-form-urlencoded bodies and query strings. */
+
+typedef struct crumb_form crumb_form;
+
+#define CRUMB_FORM_MAX_FIELDS 256
+
+/* Parse len bytes.  '+' is a space, %XX decoded.  A bad escape, a NUL,
+ * invalid UTF-8 or more than CRUMB_FORM_MAX_FIELDS fields is
+ * CRUMB_E_PARSE.  New; crumb_form_free. */
+int crumb_form_parse(const char *body, size_t len, crumb_form **out);
+void crumb_form_free(crumb_form *form);
+/* First value of name; borrowed, valid until crumb_form_free. */
+const char *crumb_form_get(const crumb_form *form, const char *name);
+size_t crumb_form_count(const crumb_form *form);
+/* i-th field (borrowed) or CRUMB_E_NOT_FOUND. */
+int crumb_form_field(const crumb_form *form, size_t i, const char **name,
+    const char **value);
+
+/* ------------------------------------------------------------------ */
+/* Small helpers every CGI program needs.                              */
+
+/* HTML-escape & < > " ' ; new, free with crumb_free. */
+int crumb_html_escape(const char *in, char **out);
+/* Non-zero when the len bytes are valid UTF-8 without NUL. */
+int crumb_utf8_valid(const char *s, size_t len);
+/* Constant-time comparison of two byte strings (time depends only on the
+ * lengths); non-zero when equal. */
+int crumb_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CRUMB_H */
