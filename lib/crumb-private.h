@@ -1,0 +1,213 @@
+/*
+ * Internals shared by the library's files.  Not installed.
+ */
+#ifndef CRUMB_PRIVATE_H
+#define CRUMB_PRIVATE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <gcrypt.h>
+
+#include "crumb.h"
+
+#define CRUMB_API __attribute__((visibility("default")))
+
+#define CRUMB_ID_LEN 32          /* random bytes in a session ID */
+#define CRUMB_KEYID_LEN 4        /* key identifier in the cookie */
+#define CRUMB_NONCE_LEN 12       /* AES-GCM nonce */
+#define CRUMB_TAG_LEN 16         /* AES-GCM tag */
+#define CRUMB_ENVELOPE_VERSION 1
+#define CRUMB_HEADER_LEN (1 + CRUMB_KEYID_LEN)
+#define CRUMB_COOKIE_HEADER_MAX (64 * 1024) /* longer Cookie headers are ignored */
+#define CRUMB_CSRF_KEY "_csrf"
+#define CRUMB_ERRMSG_LEN 256
+
+/* ---- util.c ---- */
+void crumb_fmt(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+char *crumb_strdup(const char *s);
+int crumb_is_token(const char *s);          /* RFC 7230 token */
+int crumb_is_cookie_value(const char *s);   /* RFC 6265 cookie-octets */
+
+/* Growable string used to build header lines. */
+typedef struct crumb_buf {
+	char *data;
+	size_t len, cap;
+	int failed;          /* an allocation failed; data is unusable */
+} crumb_buf;
+void crumb_buf_add(crumb_buf *b, const char *s, size_t n);
+void crumb_buf_puts(crumb_buf *b, const char *s);
+void crumb_buf_printf(crumb_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void crumb_buf_release(crumb_buf *b);
+
+/* ---- base64.c (RFC 4648 base64url, no padding) ---- */
+size_t crumb_b64_enclen(size_t n);
+void crumb_b64_encode(const uint8_t *in, size_t n, char *out); /* NUL-terminates */
+/* Returns decoded length, or (size_t)-1 on a character outside the
+ * alphabet or an impossible length.  out must hold n*3/4 bytes. */
+size_t crumb_b64_decode(const char *in, size_t n, uint8_t *out);
+
+/* ---- crypto.c ---- */
+int crumb_crypto_init(void);
+void crumb_random(void *buf, size_t n);      /* strong, for IDs */
+void crumb_nonce(void *buf, size_t n);       /* unpredictable, for nonces */
+void crumb_sha256(const void *in, size_t n, uint8_t out[32]);
+
+typedef struct crumb_key {
+	uint8_t id[CRUMB_KEYID_LEN];
+	gcry_cipher_hd_t hd;     /* opened and keyed once per process */
+} crumb_key;
+int crumb_key_init(crumb_key *k, const unsigned char *key, size_t len);
+void crumb_key_release(crumb_key *k);
+/* AES-256-GCM.  out gets len bytes of ciphertext then the tag. */
+int crumb_key_seal(crumb_key *k, const uint8_t *nonce, const uint8_t *aad,
+    size_t aadlen, const uint8_t *in, size_t len, uint8_t *out);
+/* in holds len bytes of ciphertext then the tag; 0 when authentic. */
+int crumb_key_open(crumb_key *k, const uint8_t *nonce, const uint8_t *aad,
+    size_t aadlen, const uint8_t *in, size_t len, uint8_t *out);
+
+/* ---- cookie.c ---- */
+typedef struct crumb_pair {
+	const char *name;
+	const char *value;
+} crumb_pair;
+
+typedef struct crumb_jar {
+	char *copy;              /* the header, cut in place */
+	crumb_pair *pairs;
+	size_t n;
+} crumb_jar;
+int crumb_jar_parse(crumb_jar *jar, const char *header);
+void crumb_jar_release(crumb_jar *jar);
+
+/* A queued response cookie. */
+typedef struct crumb_out_cookie {
+	char *line;              /* full "Set-Cookie: ...\r\n" */
+	char *name;
+	struct crumb_out_cookie *next;
+} crumb_out_cookie;
+
+/* Appends "Set-Cookie: name=value; attributes\r\n" to b. */
+void crumb_set_cookie_line(crumb_buf *b, const char *name, const char *value,
+    int64_t max_age, int max_age_set, const char *path, const char *domain,
+    unsigned flags);
+
+/* ---- config.c ---- */
+#define CRUMB_MAX_OLD_KEYS 8
+
+struct crumb_config {
+	crumb_store *store;
+	crumb_key current;
+	int has_current;
+	crumb_key old[CRUMB_MAX_OLD_KEYS];
+	size_t n_old;
+	char *cookie_name;       /* as configured, without __Host- */
+	char *full_name;         /* what goes on the wire */
+	char *path;
+	char *domain;
+	int secure, http_only, host_prefix, persistent;
+	crumb_same_site same_site;
+	int64_t ttl;
+	crumb_ttl_policy ttl_policy;
+	int64_t ttl_threshold;
+	int64_t absolute;
+	crumb_clock_fn clock;
+	void *clock_ud;
+};
+int64_t crumb_now(const crumb_config *cfg);
+const char *crumb_cookie_name(const crumb_config *cfg);
+unsigned crumb_cookie_flags(const crumb_config *cfg);
+const char *crumb_cookie_path(const crumb_config *cfg);
+const char *crumb_cookie_domain(const crumb_config *cfg);
+
+/* ---- envelope.c: the session cookie's sealed value ---- */
+typedef struct crumb_payload {
+	uint8_t id[CRUMB_ID_LEN];
+	int has_id;
+	int64_t created;         /* session start (absolute lifetime) */
+	int64_t expires;         /* end of the current TTL window */
+	int64_t ttl;             /* per-session TTL override, 0 = config */
+	int persistent;          /* -1 = config, 0/1 = override */
+	cJSON *client;           /* client-side state, owned */
+} crumb_payload;
+/* Seal into a new base64url string (crumb_free).  CRUMB_E_TOO_LARGE
+ * when the encoded value exceeds max_len. */
+int crumb_envelope_seal(crumb_config *cfg, const crumb_payload *p,
+    size_t max_len, char **out);
+/* Open a cookie value; CRUMB_OK with *old_key set when it was sealed
+ * under a retired key.  Any failure means "no session". */
+int crumb_envelope_open(crumb_config *cfg, const char *value,
+    crumb_payload *p, int *old_key);
+/* Length the sealed value of a given plaintext size would have. */
+size_t crumb_envelope_len(size_t plain_len);
+
+/* ---- state.c ---- */
+struct crumb_state {
+	crumb_session *s;
+	int server;              /* 1: server-side (lazy load) */
+	cJSON *map;              /* object; NULL until loaded */
+	int modified;
+	/* Journal of changes since the last save, replayed on top of a
+	 * fresher copy when a concurrent update wins the race. */
+	cJSON *journal;          /* array of [op, key, value] */
+};
+int crumb_state_ready(crumb_state *st);   /* loads / checks invalidation */
+void crumb_state_reset(crumb_state *st);
+/* Apply the journal to map (used after a reload); CRUMB_OK or NOMEM. */
+int crumb_state_replay(cJSON *map, const cJSON *journal);
+
+/* ---- store.c ---- */
+struct crumb_store {
+	const crumb_store_ops *ops;
+	void *ctx;
+};
+const char *crumb_store_msg(const crumb_store *st);
+
+/* ---- session.c ---- */
+struct crumb_session {
+	crumb_config *cfg;
+	crumb_jar jar;
+	int64_t now;
+	int finished;
+	int invalidated;
+	int incoming;            /* a valid session cookie came in */
+	int old_key;             /* it was sealed under a retired key */
+	crumb_payload in;        /* what the cookie said */
+	uint8_t id[CRUMB_ID_LEN];/* current ID (valid when has_id) */
+	int has_id;
+	uint8_t rec_id[CRUMB_ID_LEN]; /* ID the store knows the record by */
+	int has_rec_id;
+	int renewed;             /* cycle_id called */
+	int64_t created;         /* session start, for the absolute lifetime */
+	/* server record */
+	int loaded;              /* server map present */
+	int exists;              /* record exists in the store under rec_id */
+	int deleted;             /* delete() called */
+	int pending_delete;      /* record to remove at the next persist */
+	int lost;                /* record vanished under a concurrent update */
+	int wrote;               /* record written (cookie needs new expiry) */
+	int64_t version;
+	int64_t rec_expires;
+	char *user;
+	int user_changed;        /* set_user changed it (status) */
+	int user_dirty;          /* ... and it is not written yet */
+	/* expiry override */
+	int64_t ttl;             /* 0 = config */
+	int persistent;          /* -1 = config */
+	int expiry_changed;
+	int cookie_dirty;        /* something forces a new session cookie */
+	crumb_state server;
+	crumb_state client;
+	crumb_out_cookie *queued;
+	char errmsg[CRUMB_ERRMSG_LEN];
+};
+int crumb_session_fail(crumb_session *s, int err, const char *detail);
+int64_t crumb_session_ttl(const crumb_session *s);
+int crumb_session_persistent(const crumb_session *s);
+int crumb_session_load_record(crumb_session *s);
+int crumb_session_ensure_id(crumb_session *s);
+int crumb_session_client_fits(crumb_session *s, const cJSON *client);
+
+#endif /* CRUMB_PRIVATE_H */

@@ -1,0 +1,429 @@
+/*
+ * A request's session: begin (read the cookie), lazy loading of the
+ * server record, and the operations on the session as a whole.
+ * Persisting and emitting headers is in finish.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crumb-private.h"
+
+int
+crumb_session_fail(crumb_session *s, int err, const char *detail)
+{
+	crumb_fmt(s->errmsg, sizeof(s->errmsg), "%s%s%s", crumb_strerror(err),
+	    detail != NULL && *detail != '\0' ? ": " : "",
+	    detail != NULL ? detail : "");
+	return err;
+}
+
+int64_t
+crumb_session_ttl(const crumb_session *s)
+{
+	return s->ttl > 0 ? s->ttl : s->cfg->ttl;
+}
+
+int
+crumb_session_persistent(const crumb_session *s)
+{
+	return s->persistent >= 0 ? s->persistent : s->cfg->persistent;
+}
+
+/* Is a decoded cookie still alive? */
+static int
+payload_alive(const crumb_session *s, const crumb_payload *p)
+{
+	if (p->expires <= s->now)
+		return 0;
+	if (s->cfg->absolute > 0 && s->now - p->created >= s->cfg->absolute)
+		return 0;
+	return 1;
+}
+
+/* Take the first session cookie that opens and is alive: a browser sends
+ * the most specific path first, and an attacker's extra copies fail. */
+static int
+read_session_cookie(crumb_session *s)
+{
+	const char *name = crumb_cookie_name(s->cfg);
+	size_t i;
+
+	for (i = 0; i < s->jar.n; i++) {
+		crumb_payload p;
+		int old = 0, rc;
+
+		if (strcmp(s->jar.pairs[i].name, name) != 0)
+			continue;
+		rc = crumb_envelope_open(s->cfg, s->jar.pairs[i].value, &p, &old);
+		if (rc == CRUMB_E_NOMEM)
+			return rc;
+		if (rc != CRUMB_OK || !payload_alive(s, &p)) {
+			cJSON_Delete(p.client);
+			continue;
+		}
+		s->in = p;
+		s->incoming = 1;
+		s->old_key = old;
+		return CRUMB_OK;
+	}
+	return CRUMB_OK;
+}
+
+CRUMB_API int
+crumb_session_begin(crumb_config *cfg, const char *cookie_header,
+    crumb_session **out)
+{
+	crumb_session *s;
+	int rc;
+
+	if (out == NULL)
+		return CRUMB_E_INVAL;
+	*out = NULL;
+	if (cfg == NULL)
+		return CRUMB_E_INVAL;
+	if (!cfg->has_current)
+		return CRUMB_E_NOKEY;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return CRUMB_E_NOMEM;
+	s->cfg = cfg;
+	s->now = crumb_now(cfg);
+	s->persistent = -1;
+	s->in.persistent = -1;
+	s->server.s = s->client.s = s;
+	s->server.server = 1;
+	if ((rc = crumb_jar_parse(&s->jar, cookie_header)) != CRUMB_OK ||
+	    (rc = read_session_cookie(s)) != CRUMB_OK)
+		goto fail;
+	if (s->incoming) {
+		s->client.map = s->in.client;
+		s->in.client = NULL;
+		if (s->in.has_id) {
+			memcpy(s->id, s->in.id, CRUMB_ID_LEN);
+			memcpy(s->rec_id, s->in.id, CRUMB_ID_LEN);
+			s->has_id = s->has_rec_id = 1;
+		}
+		s->ttl = s->in.ttl;
+		s->persistent = s->in.persistent;
+		s->created = s->in.created;
+		/* Re-seal under the current key. */
+		s->cookie_dirty = s->old_key;
+	} else {
+		s->created = s->now;
+	}
+	if (s->client.map == NULL &&
+	    (s->client.map = cJSON_CreateObject()) == NULL) {
+		rc = CRUMB_E_NOMEM;
+		goto fail;
+	}
+	*out = s;
+	return CRUMB_OK;
+fail:
+	crumb_session_free(s);
+	return rc;
+}
+
+CRUMB_API int
+crumb_session_begin_env(crumb_config *cfg, crumb_session **out)
+{
+	return crumb_session_begin(cfg, getenv("HTTP_COOKIE"), out);
+}
+
+CRUMB_API void
+crumb_session_free(crumb_session *s)
+{
+	crumb_out_cookie *c, *next;
+
+	if (s == NULL)
+		return;
+	crumb_jar_release(&s->jar);
+	cJSON_Delete(s->in.client);
+	crumb_state_reset(&s->server);
+	crumb_state_reset(&s->client);
+	for (c = s->queued; c != NULL; c = next) {
+		next = c->next;
+		free(c->line);
+		free(c->name);
+		free(c);
+	}
+	free(s->user);
+	free(s);
+}
+
+CRUMB_API crumb_state *
+crumb_session_server(crumb_session *s)
+{
+	return s != NULL ? &s->server : NULL;
+}
+
+CRUMB_API crumb_state *
+crumb_session_client(crumb_session *s)
+{
+	return s != NULL ? &s->client : NULL;
+}
+
+static int
+store_rc(crumb_session *s, int rc)
+{
+	return crumb_session_fail(s, rc, crumb_store_msg(s->cfg->store));
+}
+
+/* Replace the server map with the stored record (or an empty map). */
+int
+crumb_session_load_record(crumb_session *s)
+{
+	crumb_store *st = s->cfg->store;
+	uint8_t hash[CRUMB_HASH_LEN];
+	crumb_record rec;
+	cJSON *map = NULL;
+	char *user = NULL;
+	int rc;
+
+	if (st == NULL)
+		return crumb_session_fail(s, CRUMB_E_STATE, "no store configured");
+	s->exists = 0;
+	if (s->has_rec_id && !s->pending_delete) {
+		crumb_sha256(s->rec_id, CRUMB_ID_LEN, hash);
+		memset(&rec, 0, sizeof(rec));
+		rc = st->ops->load(st->ctx, hash, s->now, &rec);
+		if (rc == CRUMB_OK) {
+			map = cJSON_ParseWithLengthOpts(rec.state, rec.state_len,
+			    NULL, 0);
+			if (!cJSON_IsObject(map)) {
+				cJSON_Delete(map);
+				return crumb_session_fail(s, CRUMB_E_CORRUPT,
+				    "stored state is not a JSON object");
+			}
+			if (rec.user != NULL &&
+			    (user = crumb_strdup(rec.user)) == NULL) {
+				cJSON_Delete(map);
+				return CRUMB_E_NOMEM;
+			}
+			s->exists = 1;
+			s->version = rec.version;
+			s->rec_expires = rec.expires;
+		} else if (rc != CRUMB_E_NOT_FOUND) {
+			return store_rc(s, rc);
+		}
+	}
+	if (map == NULL && (map = cJSON_CreateObject()) == NULL)
+		return CRUMB_E_NOMEM;
+	crumb_state_reset(&s->server);
+	s->server.map = map;
+	if (!s->user_changed) {
+		free(s->user);
+		s->user = user;
+	} else {
+		free(user);
+	}
+	s->loaded = 1;
+	return CRUMB_OK;
+}
+
+static int
+usable(crumb_session *s)
+{
+	if (s == NULL)
+		return CRUMB_E_INVAL;
+	if (s->finished)
+		return CRUMB_E_STATE;
+	if (s->invalidated)
+		return CRUMB_E_INVALIDATED;
+	return CRUMB_OK;
+}
+
+CRUMB_API int
+crumb_session_load(crumb_session *s)
+{
+	int rc = usable(s);
+
+	if (rc != CRUMB_OK)
+		return rc;
+	return s->loaded ? CRUMB_OK : crumb_session_load_record(s);
+}
+
+CRUMB_API int
+crumb_session_clear(crumb_session *s)
+{
+	int rc = usable(s);
+
+	return rc != CRUMB_OK ? rc : crumb_state_clear(&s->server);
+}
+
+CRUMB_API int
+crumb_session_delete(crumb_session *s)
+{
+	int rc = crumb_session_load(s);
+
+	if (rc != CRUMB_OK)
+		return rc;
+	/* Drop the record (finish removes it) and start over empty. */
+	if (s->exists)
+		s->pending_delete = 1;
+	s->exists = 0;
+	cJSON_Delete(s->server.journal);
+	s->server.journal = NULL;
+	if (s->server.map->child != NULL) {
+		cJSON_Delete(s->server.map);
+		if ((s->server.map = cJSON_CreateObject()) == NULL)
+			return CRUMB_E_NOMEM;
+	}
+	s->deleted = 1;
+	return CRUMB_OK;
+}
+
+CRUMB_API int
+crumb_session_invalidate(crumb_session *s)
+{
+	int rc = usable(s);
+
+	if (rc != CRUMB_OK)
+		return rc;
+	s->invalidated = 1;
+	return CRUMB_OK;
+}
+
+int
+crumb_session_ensure_id(crumb_session *s)
+{
+	if (!s->has_id) {
+		crumb_random(s->id, CRUMB_ID_LEN);
+		s->has_id = 1;
+	}
+	return CRUMB_OK;
+}
+
+CRUMB_API int
+crumb_session_cycle_id(crumb_session *s)
+{
+	int rc = usable(s);
+
+	if (rc != CRUMB_OK)
+		return rc;
+	/* rec_id keeps the ID the store knows until finish renames it. */
+	crumb_random(s->id, CRUMB_ID_LEN);
+	s->has_id = 1;
+	s->renewed = 1;
+	s->cookie_dirty = 1;
+	return CRUMB_OK;
+}
+
+CRUMB_API int
+crumb_session_set_user(crumb_session *s, const char *user)
+{
+	char *copy = NULL;
+	int rc = crumb_session_load(s);
+
+	if (rc != CRUMB_OK)
+		return rc;
+	if ((user == NULL && s->user == NULL) ||
+	    (user != NULL && s->user != NULL && strcmp(user, s->user) == 0))
+		return CRUMB_OK;
+	if (user != NULL && (copy = crumb_strdup(user)) == NULL)
+		return CRUMB_E_NOMEM;
+	free(s->user);
+	s->user = copy;
+	s->user_changed = 1;
+	s->user_dirty = 1;
+	return CRUMB_OK;
+}
+
+CRUMB_API int
+crumb_session_get_user(crumb_session *s, const char **user)
+{
+	int rc;
+
+	if (user == NULL)
+		return CRUMB_E_INVAL;
+	*user = NULL;
+	if ((rc = crumb_session_load(s)) != CRUMB_OK)
+		return rc;
+	*user = s->user;
+	return CRUMB_OK;
+}
+
+CRUMB_API int
+crumb_session_set_expiry(crumb_session *s, int64_t ttl, int persistent)
+{
+	int rc = usable(s);
+
+	if (rc != CRUMB_OK)
+		return rc;
+	if (ttl < 0)
+		return CRUMB_E_INVAL;
+	s->ttl = ttl;
+	s->persistent = persistent != 0;
+	s->expiry_changed = 1;
+	s->cookie_dirty = 1;
+	return CRUMB_OK;
+}
+
+CRUMB_API crumb_status
+crumb_session_status(const crumb_session *s)
+{
+	if (s == NULL)
+		return CRUMB_STATUS_UNCHANGED;
+	if (s->invalidated || s->lost)
+		return CRUMB_STATUS_INVALIDATED;
+	if (s->renewed)
+		return CRUMB_STATUS_RENEWED;
+	if (s->server.modified || s->client.modified || s->user_changed ||
+	    s->deleted || s->expiry_changed)
+		return CRUMB_STATUS_CHANGED;
+	return CRUMB_STATUS_UNCHANGED;
+}
+
+CRUMB_API int
+crumb_session_is_modified(const crumb_session *s)
+{
+	return crumb_session_status(s) != CRUMB_STATUS_UNCHANGED;
+}
+
+CRUMB_API int
+crumb_session_is_new(const crumb_session *s)
+{
+	return s == NULL || !s->incoming;
+}
+
+CRUMB_API const char *
+crumb_session_errmsg(const crumb_session *s)
+{
+	return s != NULL ? s->errmsg : "";
+}
+
+CRUMB_API int
+crumb_session_csrf_token(crumb_session *s, const char **token)
+{
+	uint8_t raw[32];
+	char text[64];
+	int rc;
+
+	if (token == NULL)
+		return CRUMB_E_INVAL;
+	*token = NULL;
+	if ((rc = crumb_state_get_string(&s->server, CRUMB_CSRF_KEY, token)) !=
+	    CRUMB_E_NOT_FOUND && rc != CRUMB_E_TYPE)
+		return rc;
+	crumb_random(raw, sizeof(raw));
+	crumb_b64_encode(raw, sizeof(raw), text);
+	if ((rc = crumb_state_insert_string(&s->server, CRUMB_CSRF_KEY, text)) !=
+	    CRUMB_OK)
+		return rc;
+	return crumb_state_get_string(&s->server, CRUMB_CSRF_KEY, token);
+}
+
+CRUMB_API int
+crumb_session_csrf_check(crumb_session *s, const char *given)
+{
+	const char *want;
+	int rc;
+
+	if (s == NULL)
+		return CRUMB_E_INVAL;
+	if ((rc = crumb_state_get_string(&s->server, CRUMB_CSRF_KEY, &want)) !=
+	    CRUMB_OK)
+		return rc == CRUMB_E_TYPE ? CRUMB_E_NOT_FOUND : rc;
+	if (given == NULL || !crumb_ct_equal(given, strlen(given), want,
+	    strlen(want)))
+		return CRUMB_E_NOT_FOUND;
+	return CRUMB_OK;
+}

@@ -1,0 +1,318 @@
+/*
+ * In-memory store: a chained hash table in this process's memory.  For
+ * tests and single-process programs only: FastCGI workers do not share
+ * it, and it is gone when the process exits.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crumb-private.h"
+
+#define BUCKETS 4096
+
+typedef struct mrec {
+	uint8_t hash[CRUMB_HASH_LEN];
+	char *state;
+	size_t len;
+	char *user;
+	int64_t version, created, last_seen, expires;
+	struct mrec *next;
+} mrec;
+
+typedef struct mstore {
+	mrec *bucket[BUCKETS];
+} mstore;
+
+static mrec **
+slot(mstore *m, const uint8_t *hash)
+{
+	/* The hash is SHA-256: its first bytes are already uniform. */
+	unsigned b = ((unsigned)hash[0] << 8 | hash[1]) % BUCKETS;
+	mrec **pp;
+
+	for (pp = &m->bucket[b]; *pp != NULL; pp = &(*pp)->next)
+		if (memcmp((*pp)->hash, hash, CRUMB_HASH_LEN) == 0)
+			break;
+	return pp;
+}
+
+static void
+rec_free(mrec *r)
+{
+	free(r->state);
+	free(r->user);
+	free(r);
+}
+
+static int
+set_text(char **dst, const char *src, size_t len)
+{
+	char *p = NULL;
+
+	if (src != NULL) {
+		if ((p = malloc(len + 1)) == NULL)
+			return CRUMB_E_NOMEM;
+		memcpy(p, src, len);
+		p[len] = '\0';
+	}
+	free(*dst);
+	*dst = p;
+	return CRUMB_OK;
+}
+
+static mrec *
+live(mstore *m, const uint8_t *hash, int64_t now)
+{
+	mrec *r = *slot(m, hash);
+
+	return r != NULL && r->expires > now ? r : NULL;
+}
+
+static int
+m_create(void *ctx, const uint8_t *hash, const char *state, size_t len,
+    const char *user, int64_t now, int64_t expires)
+{
+	mstore *m = ctx;
+	mrec **pp = slot(m, hash), *r;
+
+	if (*pp != NULL)
+		return CRUMB_E_CONFLICT;    /* 256-bit IDs: never in practice */
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return CRUMB_E_NOMEM;
+	if (set_text(&r->state, state, len) != CRUMB_OK ||
+	    (user != NULL && set_text(&r->user, user, strlen(user)) != CRUMB_OK)) {
+		rec_free(r);
+		return CRUMB_E_NOMEM;
+	}
+	memcpy(r->hash, hash, CRUMB_HASH_LEN);
+	r->len = len;
+	r->version = 1;
+	r->created = r->last_seen = now;
+	r->expires = expires;
+	*pp = r;
+	return CRUMB_OK;
+}
+
+static int
+m_load(void *ctx, const uint8_t *hash, int64_t now, crumb_record *out)
+{
+	mrec *r = live(ctx, hash, now);
+
+	if (r == NULL)
+		return CRUMB_E_NOT_FOUND;
+	out->state = r->state;
+	out->state_len = r->len;
+	out->user = r->user;
+	out->version = r->version;
+	out->created = r->created;
+	out->last_seen = r->last_seen;
+	out->expires = r->expires;
+	return CRUMB_OK;
+}
+
+static int
+m_remove(void *ctx, const uint8_t *hash)
+{
+	mrec **pp = slot(ctx, hash), *r = *pp;
+
+	if (r != NULL) {
+		*pp = r->next;
+		rec_free(r);
+	}
+	return CRUMB_OK;
+}
+
+/* Move a record to a new hash (its bucket may change). */
+static int
+rename_rec(mstore *m, mrec *r, const uint8_t *new_hash)
+{
+	mrec **pp = slot(m, r->hash), **np;
+
+	if (*slot(m, new_hash) != NULL)
+		return CRUMB_E_CONFLICT;
+	*pp = r->next;
+	memcpy(r->hash, new_hash, CRUMB_HASH_LEN);
+	np = slot(m, new_hash);
+	r->next = NULL;
+	*np = r;
+	return CRUMB_OK;
+}
+
+static int
+m_update(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
+    int64_t version, const char *state, size_t len, const char *user,
+    int64_t now, int64_t expires)
+{
+	mstore *m = ctx;
+	mrec *r = live(m, hash, now);
+	char *s = NULL, *u = NULL;
+
+	if (r == NULL)
+		return CRUMB_E_NOT_FOUND;
+	if (r->version != version)
+		return CRUMB_E_CONFLICT;
+	/* Allocate first so that a failure changes nothing. */
+	if (set_text(&s, state, len) != CRUMB_OK)
+		return CRUMB_E_NOMEM;
+	if (user != NULL && set_text(&u, user, strlen(user)) != CRUMB_OK) {
+		free(s);
+		return CRUMB_E_NOMEM;
+	}
+	if (new_hash != NULL && rename_rec(m, r, new_hash) != CRUMB_OK) {
+		free(s);
+		free(u);
+		return CRUMB_E_CONFLICT;
+	}
+	free(r->state);
+	free(r->user);
+	r->state = s;
+	r->user = u;
+	r->len = len;
+	r->version++;
+	r->last_seen = now;
+	r->expires = expires;
+	return CRUMB_OK;
+}
+
+static int
+m_touch(void *ctx, const uint8_t *hash, int64_t now, int64_t expires)
+{
+	mrec *r = live(ctx, hash, now);
+
+	if (r == NULL)
+		return CRUMB_E_NOT_FOUND;
+	r->last_seen = now;
+	r->expires = expires;
+	return CRUMB_OK;
+}
+
+static int
+m_change_id(void *ctx, const uint8_t *old_hash, const uint8_t *new_hash,
+    int64_t now)
+{
+	mrec *r = live(ctx, old_hash, now);
+
+	if (r == NULL)
+		return CRUMB_E_NOT_FOUND;
+	r->last_seen = now;
+	return rename_rec(ctx, r, new_hash);
+}
+
+/* Remove records matching a predicate, at most max (0: no limit). */
+static uint64_t
+sweep(mstore *m, int (*match)(const mrec *, const void *), const void *arg,
+    uint64_t max)
+{
+	uint64_t n = 0;
+	size_t b;
+
+	for (b = 0; b < BUCKETS; b++) {
+		mrec **pp = &m->bucket[b];
+		while (*pp != NULL && (max == 0 || n < max)) {
+			mrec *r = *pp;
+			if (match(r, arg)) {
+				*pp = r->next;
+				rec_free(r);
+				n++;
+			} else {
+				pp = &r->next;
+			}
+		}
+	}
+	return n;
+}
+
+static int
+is_expired(const mrec *r, const void *now)
+{
+	return r->expires <= *(const int64_t *)now;
+}
+
+static int
+is_user(const mrec *r, const void *user)
+{
+	return r->user != NULL && strcmp(r->user, user) == 0;
+}
+
+static int
+m_purge(void *ctx, int64_t now, unsigned batch, uint64_t *deleted)
+{
+	*deleted = sweep(ctx, is_expired, &now, batch);
+	return CRUMB_OK;
+}
+
+static int
+m_user_remove(void *ctx, const char *user, uint64_t *deleted)
+{
+	*deleted = sweep(ctx, is_user, user, 0);
+	return CRUMB_OK;
+}
+
+static int
+m_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
+    void *ud)
+{
+	mstore *m = ctx;
+	size_t b, i;
+	mrec *r;
+
+	for (b = 0; b < BUCKETS; b++) {
+		for (r = m->bucket[b]; r != NULL; r = r->next) {
+			crumb_session_info info;
+			if (!is_user(r, user) || r->expires <= now)
+				continue;
+			for (i = 0; i < CRUMB_HASH_LEN; i++)
+				snprintf(info.id_hash + 2 * i, 3, "%02x", r->hash[i]);
+			info.created = r->created;
+			info.last_seen = r->last_seen;
+			info.expires = r->expires;
+			if (fn(&info, ud) != 0)
+				return CRUMB_OK;
+		}
+	}
+	return CRUMB_OK;
+}
+
+static const char *
+m_errmsg(void *ctx)
+{
+	return "";
+}
+
+static void
+m_close(void *ctx)
+{
+	mstore *m = ctx;
+	size_t b;
+
+	for (b = 0; b < BUCKETS; b++) {
+		mrec *r, *next;
+		for (r = m->bucket[b]; r != NULL; r = next) {
+			next = r->next;
+			rec_free(r);
+		}
+	}
+	free(m);
+}
+
+static const crumb_store_ops memory_ops = {
+	m_create, m_load, m_update, m_touch, m_remove, m_change_id, m_purge,
+	m_user_remove, m_user_list, m_errmsg, m_close,
+};
+
+CRUMB_API int
+crumb_store_memory_new(crumb_store **out)
+{
+	mstore *m;
+	int rc;
+
+	if (out == NULL)
+		return CRUMB_E_INVAL;
+	*out = NULL;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return CRUMB_E_NOMEM;
+	if ((rc = crumb_store_new(&memory_ops, m, out)) != CRUMB_OK)
+		free(m);
+	return rc;
+}

@@ -1,0 +1,388 @@
+/*
+ * SQLite store.  The database is opened once per process (a FastCGI
+ * worker serves many requests) with WAL, so readers never wait for the
+ * writer, and a busy timeout, so concurrent writers queue instead of
+ * failing.  Every statement is prepared at open and reused; each call
+ * is one autocommit statement, so no record is ever half written.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+
+#include "crumb-private.h"
+#include "sqlite-schema.h"
+
+enum {
+	Q_LOAD, Q_CREATE, Q_UPDATE, Q_TOUCH, Q_REMOVE, Q_CHANGE_ID, Q_PURGE,
+	Q_USER_REMOVE, Q_USER_LIST, Q_COUNT
+};
+
+static const char *const sql[Q_COUNT] = {
+	[Q_LOAD] = "SELECT state, user, version, created, last_seen, expires "
+	    "FROM crumb_sessions WHERE id = ?1 AND expires > ?2",
+	[Q_CREATE] = "INSERT INTO crumb_sessions "
+	    "(id, state, version, user, created, last_seen, expires) "
+	    "VALUES (?1, ?2, 1, ?3, ?4, ?4, ?5)",
+	[Q_UPDATE] = "UPDATE crumb_sessions SET id = coalesce(?2, id), "
+	    "state = ?3, version = version + 1, user = ?4, last_seen = ?5, "
+	    "expires = ?6 WHERE id = ?1 AND version = ?7 AND expires > ?5",
+	[Q_TOUCH] = "UPDATE crumb_sessions SET last_seen = ?2, expires = ?3 "
+	    "WHERE id = ?1 AND expires > ?2",
+	[Q_REMOVE] = "DELETE FROM crumb_sessions WHERE id = ?1",
+	[Q_CHANGE_ID] = "UPDATE crumb_sessions SET id = ?2, last_seen = ?3 "
+	    "WHERE id = ?1 AND expires > ?3",
+	[Q_PURGE] = "DELETE FROM crumb_sessions WHERE id IN (SELECT id FROM "
+	    "crumb_sessions WHERE expires <= ?1 LIMIT ?2)",
+	[Q_USER_REMOVE] = "DELETE FROM crumb_sessions WHERE user = ?1",
+	[Q_USER_LIST] = "SELECT id, created, last_seen, expires FROM "
+	    "crumb_sessions WHERE user = ?1 AND expires > ?2 "
+	    "ORDER BY last_seen DESC",
+};
+
+typedef struct sstore {
+	sqlite3 *db;
+	sqlite3_stmt *q[Q_COUNT];
+	char *state;          /* copy of the last loaded record's state */
+	size_t state_cap;
+	char *user;
+	char msg[CRUMB_ERRMSG_LEN];
+} sstore;
+
+/* Map SQLite's result to ours and keep its message on the handle. */
+static int
+fail(sstore *ss, int src)
+{
+	int code = src & 0xff, rc;
+
+	switch (code) {
+	case SQLITE_BUSY: case SQLITE_LOCKED: rc = CRUMB_E_BUSY; break;
+	case SQLITE_READONLY: rc = CRUMB_E_READONLY; break;
+	case SQLITE_FULL: rc = CRUMB_E_FULL; break;
+	case SQLITE_CORRUPT: case SQLITE_NOTADB: rc = CRUMB_E_CORRUPT; break;
+	case SQLITE_CANTOPEN: rc = CRUMB_E_CANTOPEN; break;
+	case SQLITE_NOMEM: rc = CRUMB_E_NOMEM; break;
+	default: rc = CRUMB_E_STORE; break;
+	}
+	crumb_fmt(ss->msg, sizeof(ss->msg), "sqlite: %s (code %d)",
+	    ss->db != NULL ? sqlite3_errmsg(ss->db) : sqlite3_errstr(src), src);
+	return rc;
+}
+
+/* Step a statement that returns no rows, then reset it. */
+static int
+run(sstore *ss, sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc == SQLITE_DONE ? CRUMB_OK : fail(ss, rc);
+}
+
+static void
+bind_hash(sqlite3_stmt *q, int i, const uint8_t *hash)
+{
+	sqlite3_bind_blob(q, i, hash, CRUMB_HASH_LEN, SQLITE_STATIC);
+}
+
+static void
+bind_text(sqlite3_stmt *q, int i, const char *s, size_t len)
+{
+	if (s == NULL)
+		sqlite3_bind_null(q, i);
+	else
+		sqlite3_bind_text64(q, i, s, len, SQLITE_STATIC, SQLITE_UTF8);
+}
+
+static int
+s_create(void *ctx, const uint8_t *hash, const char *state, size_t len,
+    const char *user, int64_t now, int64_t expires)
+{
+	sstore *ss = ctx;
+	sqlite3_stmt *q = ss->q[Q_CREATE];
+
+	bind_hash(q, 1, hash);
+	bind_text(q, 2, state, len);
+	bind_text(q, 3, user, user != NULL ? strlen(user) : 0);
+	sqlite3_bind_int64(q, 4, now);
+	sqlite3_bind_int64(q, 5, expires);
+	return run(ss, q);
+}
+
+static int
+keep(char **dst, size_t *cap, const unsigned char *src, size_t len)
+{
+	if (len + 1 > *cap) {
+		char *p = realloc(*dst, len + 1);
+		if (p == NULL)
+			return CRUMB_E_NOMEM;
+		*dst = p;
+		*cap = len + 1;
+	}
+	memcpy(*dst, src, len);
+	(*dst)[len] = '\0';
+	return CRUMB_OK;
+}
+
+static int
+s_load(void *ctx, const uint8_t *hash, int64_t now, crumb_record *out)
+{
+	sstore *ss = ctx;
+	sqlite3_stmt *q = ss->q[Q_LOAD];
+	int rc;
+
+	bind_hash(q, 1, hash);
+	sqlite3_bind_int64(q, 2, now);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *u = sqlite3_column_text(q, 1);
+		/* Copy out and reset at once: an open read statement would
+		 * hold the WAL snapshot for the rest of the request. */
+		rc = keep(&ss->state, &ss->state_cap, sqlite3_column_text(q, 0),
+		    (size_t)sqlite3_column_bytes(q, 0));
+		free(ss->user);
+		ss->user = NULL;
+		if (rc == CRUMB_OK && u != NULL &&
+		    (ss->user = crumb_strdup((const char *)u)) == NULL)
+			rc = CRUMB_E_NOMEM;
+		out->state = ss->state;
+		out->state_len = (size_t)sqlite3_column_bytes(q, 0);
+		out->user = ss->user;
+		out->version = sqlite3_column_int64(q, 2);
+		out->created = sqlite3_column_int64(q, 3);
+		out->last_seen = sqlite3_column_int64(q, 4);
+		out->expires = sqlite3_column_int64(q, 5);
+	} else if (rc == SQLITE_DONE) {
+		rc = CRUMB_E_NOT_FOUND;
+	} else {
+		rc = fail(ss, rc);
+	}
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc;
+}
+
+/* After an UPDATE touched no row: gone, or someone else's version? */
+static int
+why_unchanged(sstore *ss, const uint8_t *hash, int64_t now)
+{
+	crumb_record rec;
+	int rc = s_load(ss, hash, now, &rec);
+
+	return rc == CRUMB_OK ? CRUMB_E_CONFLICT : rc;
+}
+
+static int
+s_update(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
+    int64_t version, const char *state, size_t len, const char *user,
+    int64_t now, int64_t expires)
+{
+	sstore *ss = ctx;
+	sqlite3_stmt *q = ss->q[Q_UPDATE];
+	int rc;
+
+	bind_hash(q, 1, hash);
+	if (new_hash != NULL)
+		bind_hash(q, 2, new_hash);
+	else
+		sqlite3_bind_null(q, 2);
+	bind_text(q, 3, state, len);
+	bind_text(q, 4, user, user != NULL ? strlen(user) : 0);
+	sqlite3_bind_int64(q, 5, now);
+	sqlite3_bind_int64(q, 6, expires);
+	sqlite3_bind_int64(q, 7, version);
+	if ((rc = run(ss, q)) != CRUMB_OK)
+		return rc;
+	return sqlite3_changes(ss->db) == 1 ? CRUMB_OK :
+	    why_unchanged(ss, hash, now);
+}
+
+/* Run a one-row UPDATE; no row changed means the record is gone. */
+static int
+run_one(sstore *ss, sqlite3_stmt *q)
+{
+	int rc = run(ss, q);
+
+	if (rc == CRUMB_OK && sqlite3_changes(ss->db) == 0)
+		rc = CRUMB_E_NOT_FOUND;
+	return rc;
+}
+
+static int
+s_touch(void *ctx, const uint8_t *hash, int64_t now, int64_t expires)
+{
+	sstore *ss = ctx;
+	sqlite3_stmt *q = ss->q[Q_TOUCH];
+
+	bind_hash(q, 1, hash);
+	sqlite3_bind_int64(q, 2, now);
+	sqlite3_bind_int64(q, 3, expires);
+	return run_one(ss, q);
+}
+
+static int
+s_remove(void *ctx, const uint8_t *hash)
+{
+	sstore *ss = ctx;
+
+	bind_hash(ss->q[Q_REMOVE], 1, hash);
+	return run(ss, ss->q[Q_REMOVE]);
+}
+
+static int
+s_change_id(void *ctx, const uint8_t *old_hash, const uint8_t *new_hash,
+    int64_t now)
+{
+	sstore *ss = ctx;
+	sqlite3_stmt *q = ss->q[Q_CHANGE_ID];
+
+	bind_hash(q, 1, old_hash);
+	bind_hash(q, 2, new_hash);
+	sqlite3_bind_int64(q, 3, now);
+	return run_one(ss, q);
+}
+
+static int
+s_purge(void *ctx, int64_t now, unsigned batch, uint64_t *deleted)
+{
+	sstore *ss = ctx;
+	sqlite3_stmt *q = ss->q[Q_PURGE];
+	int rc;
+
+	sqlite3_bind_int64(q, 1, now);
+	sqlite3_bind_int64(q, 2, batch);
+	rc = run(ss, q);
+	*deleted = rc == CRUMB_OK ? (uint64_t)sqlite3_changes(ss->db) : 0;
+	return rc;
+}
+
+static int
+s_user_remove(void *ctx, const char *user, uint64_t *deleted)
+{
+	sstore *ss = ctx;
+	sqlite3_stmt *q = ss->q[Q_USER_REMOVE];
+	int rc;
+
+	bind_text(q, 1, user, strlen(user));
+	rc = run(ss, q);
+	*deleted = rc == CRUMB_OK ? (uint64_t)sqlite3_changes(ss->db) : 0;
+	return rc;
+}
+
+static int
+s_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
+    void *ud)
+{
+	sstore *ss = ctx;
+	sqlite3_stmt *q = ss->q[Q_USER_LIST];
+	int rc;
+
+	bind_text(q, 1, user, strlen(user));
+	sqlite3_bind_int64(q, 2, now);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const uint8_t *h = sqlite3_column_blob(q, 0);
+		crumb_session_info info;
+		size_t i;
+
+		memset(&info, 0, sizeof(info));
+		if (h != NULL && sqlite3_column_bytes(q, 0) == CRUMB_HASH_LEN)
+			for (i = 0; i < CRUMB_HASH_LEN; i++)
+				snprintf(info.id_hash + 2 * i, 3, "%02x", h[i]);
+		info.created = sqlite3_column_int64(q, 1);
+		info.last_seen = sqlite3_column_int64(q, 2);
+		info.expires = sqlite3_column_int64(q, 3);
+		if (fn(&info, ud) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	rc = rc == SQLITE_DONE ? CRUMB_OK : fail(ss, rc);
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc;
+}
+
+static const char *
+s_errmsg(void *ctx)
+{
+	return ((sstore *)ctx)->msg;
+}
+
+static void
+s_close(void *ctx)
+{
+	sstore *ss = ctx;
+	size_t i;
+
+	if (ss == NULL)
+		return;
+	for (i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(ss->q[i]);
+	sqlite3_close(ss->db);
+	free(ss->state);
+	free(ss->user);
+	free(ss);
+}
+
+static const crumb_store_ops sqlite_ops = {
+	s_create, s_load, s_update, s_touch, s_remove, s_change_id, s_purge,
+	s_user_remove, s_user_list, s_errmsg, s_close,
+};
+
+static int
+setup(sstore *ss, const char *path, int busy_ms, int full_sync)
+{
+	char pragma[64];
+	int rc, i;
+
+	rc = sqlite3_open_v2(path, &ss->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		return fail(ss, rc);
+	sqlite3_extended_result_codes(ss->db, 1);
+	sqlite3_busy_timeout(ss->db, busy_ms);
+	crumb_fmt(pragma, sizeof(pragma), "PRAGMA synchronous=%s",
+	    full_sync ? "FULL" : "NORMAL");
+	if ((rc = sqlite3_exec(ss->db, "PRAGMA journal_mode=WAL", NULL, NULL,
+	    NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_exec(ss->db, pragma, NULL, NULL, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_exec(ss->db, crumb_sqlite_schema, NULL, NULL,
+	    NULL)) != SQLITE_OK)
+		return fail(ss, rc);
+	for (i = 0; i < Q_COUNT; i++) {
+		rc = sqlite3_prepare_v3(ss->db, sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &ss->q[i], NULL);
+		if (rc != SQLITE_OK)
+			return fail(ss, rc);
+	}
+	return CRUMB_OK;
+}
+
+CRUMB_API int
+crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
+    crumb_store **out)
+{
+	sstore *ss;
+	int rc;
+
+	if (out == NULL)
+		return CRUMB_E_INVAL;
+	*out = NULL;
+	if (path == NULL || busy_ms < 0)
+		return CRUMB_E_INVAL;
+	if ((ss = calloc(1, sizeof(*ss))) == NULL)
+		return CRUMB_E_NOMEM;
+	if ((rc = setup(ss, path, busy_ms, full_sync)) != CRUMB_OK ||
+	    (rc = crumb_store_new(&sqlite_ops, ss, out)) != CRUMB_OK) {
+		s_close(ss);
+		return rc;
+	}
+	return CRUMB_OK;
+}
+
+CRUMB_API int
+crumb_store_sqlite_open(const char *path, crumb_store **out)
+{
+	return crumb_store_sqlite_open_v2(path, 5000, 0, out);
+}
