@@ -1,0 +1,80 @@
+#!/bin/bash
+# The whole test suite, from a fresh clone:   ./scripts/test.sh
+#
+# Installs the Debian packages it needs (when missing), then
+#   1. builds with -Wall -Wextra -Werror and runs `make check`
+#      (unit tests, symbol check, guestbook end to end as FastCGI and CGI);
+#   2. installs the library into a temporary prefix and runs the README's
+#      example program, compiled with pkg-config, behind Apache;
+#   3. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs
+#      `make check` again;
+#   4. runs the unit tests under valgrind memcheck (any error fails);
+#   5. runs the browser test (headless Chromium driven by playwright-core).
+# Build trees and test output land in build/.  Set SKIP_BROWSER=1 or
+# SKIP_VALGRIND=1 to leave a stage out while developing.
+set -euo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP"
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+stage() { printf '\n==== %s ====\n' "$*"; }
+
+stage "dependencies"
+bash scripts/deps.sh build-essential autoconf automake libtool pkg-config \
+    libfcgi-dev libcjson-dev libsqlite3-dev libgcrypt20-dev \
+    apache2 spawn-fcgi curl sqlite3 valgrind clang libclang-rt-14-dev \
+    python3 binutils
+
+stage "autogen"
+./autogen.sh >/dev/null 2>&1 || ./autogen.sh
+
+# Out-of-tree builds, so the plain and sanitizer builds coexist.
+configure_in() {
+	local dir=$1; shift
+	mkdir -p "$dir"
+	(cd "$dir" && "$TOP/configure" -q "$@")
+}
+
+run_check() {
+	local dir=$1; shift
+	if ! make -C "$dir" -j"$JOBS" check "$@"; then
+		# Show why: the logs of the failed tests.
+		find "$dir" -name '*.log' -newer "$dir/config.status" |
+		    while read -r f; do
+			if grep -qE '^(FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null; then
+				echo "---- $f"; tail -n 60 "$f"
+			fi
+		done
+		return 1
+	fi
+}
+
+stage "build (-Werror) and make check"
+configure_in build/default --enable-werror --prefix="$TOP/build/prefix"
+make -C build/default -j"$JOBS"
+run_check build/default
+
+stage "install + README example (pkg-config, Apache CGI, curl)"
+make -C build/default install >/dev/null
+bash tests/readme-example.sh "$TOP/build/default" "$TOP/build/prefix"
+
+stage "AddressSanitizer + UndefinedBehaviorSanitizer: make check"
+configure_in build/asan --enable-asan --enable-werror CC=clang
+make -C build/asan -j"$JOBS"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_check build/asan
+
+if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
+	stage "valgrind memcheck: unit tests"
+	# Only the C test programs (the scripts drive servers instead).
+	run_check build/default TESTS='$(check_PROGRAMS)' \
+	    LOG_COMPILER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --show-leak-kinds=definite,indirect,possible"
+fi
+
+if [ "${SKIP_BROWSER:-0}" != 1 ]; then
+	stage "browser test (headless Chromium)"
+	bash tests/browser-test.sh "$TOP/build/default"
+fi
+
+stage "all tests passed"
