@@ -38,39 +38,49 @@ crumb_b64_encode(const uint8_t *in, size_t n, char *out)
 	*out = '\0';
 }
 
-static int
-value_of(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
-	if (c == '-') return 62;
-	if (c == '_') return 63;
-	return -1;
-}
+/* Reverse alphabet: 0..63, or 64 for a byte outside it. */
+static const uint8_t rev[256] = {
+#define X64 64,64,64,64,64,64,64,64,64,64,64,64,64,64,64,64
+	X64, X64,
+	64,64,64,64,64,64,64,64,64,64,64,64,64,62,64,64,     /* '-' */
+	52,53,54,55,56,57,58,59,60,61,64,64,64,64,64,64,     /* 0-9 */
+	64, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9,10,11,12,13,14,     /* A-O */
+	15,16,17,18,19,20,21,22,23,24,25,64,64,64,64,63,     /* P-Z _ */
+	64,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,     /* a-o */
+	41,42,43,44,45,46,47,48,49,50,51,64,64,64,64,64,     /* p-z */
+	X64, X64, X64, X64, X64, X64, X64, X64,
+#undef X64
+};
 
 size_t
 crumb_b64_decode(const char *in, size_t n, uint8_t *out)
 {
-	size_t i, o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
+	const unsigned char *p = (const unsigned char *)in;
+	size_t i, o = 0, full = n / 4 * 4;
+	unsigned bad = 0;
+	uint32_t v;
 
 	if (n % 4 == 1)
 		return (size_t)-1;
-	for (i = 0; i < n; i++) {
-		int v = value_of((unsigned char)in[i]);
-		if (v < 0)
-			return (size_t)-1;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
+	/* Four characters -> three bytes; a bad character sets bit 6. */
+	for (i = 0; i < full; i += 4) {
+		uint32_t a = rev[p[i]], b = rev[p[i + 1]], c = rev[p[i + 2]],
+		    d = rev[p[i + 3]];
+		bad |= a | b | c | d;
+		v = a << 18 | b << 12 | c << 6 | d;
+		out[o++] = (uint8_t)(v >> 16);
+		out[o++] = (uint8_t)(v >> 8);
+		out[o++] = (uint8_t)v;
 	}
-	/* Canonical form only: leftover bits must be zero. */
-	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
-		return (size_t)-1;
-	return o;
+	if (n - full == 2) {
+		uint32_t a = rev[p[i]], b = rev[p[i + 1]];
+		bad |= a | b | ((b & 15) ? 64 : 0);   /* leftover bits must be zero */
+		out[o++] = (uint8_t)(a << 2 | b >> 4);
+	} else if (n - full == 3) {
+		uint32_t a = rev[p[i]], b = rev[p[i + 1]], c = rev[p[i + 2]];
+		bad |= a | b | c | ((c & 3) ? 64 : 0);
+		out[o++] = (uint8_t)(a << 2 | b >> 4);
+		out[o++] = (uint8_t)((b & 15) << 4 | c >> 2);
+	}
+	return bad & ~63u ? (size_t)-1 : o;
 }

@@ -2,9 +2,11 @@
  * The session cookie's value: base64url of
  *   version (1) | key id (4) | nonce (12) | AES-256-GCM ciphertext | tag (16)
  * with version, key id and the cookie name as associated data, so a value
- * cannot be moved to another cookie name.  The plaintext is a small JSON
- * object: i = session ID (base64url), t = created, x = expires,
- * l / p = per-session TTL and persistence overrides, c = client state.
+ * cannot be moved to another cookie name.  The plaintext is
+ *   flags (1) | session ID (32, if F_ID) | created (8) | expires (8) |
+ *   TTL override (8, if F_TTL) | client state as a JSON object (rest)
+ * with integers big-endian.  Binary fields keep the cookie small and spare
+ * a JSON parse when the client state is empty.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,12 @@
 
 #define MAX_VALUE 8192   /* a longer value cannot be ours */
 
+#define F_ID          0x01
+#define F_TTL         0x02
+#define F_PERSIST_SET 0x04
+#define F_PERSIST     0x08
+#define F_KNOWN       0x0f
+
 size_t
 crumb_envelope_len(size_t plain_len)
 {
@@ -20,56 +28,82 @@ crumb_envelope_len(size_t plain_len)
 	    CRUMB_TAG_LEN);
 }
 
-static cJSON *
-payload_json(const crumb_payload *p)
+static void
+put64(uint8_t *p, int64_t v)
 {
-	char idtext[64];
-	cJSON *o = cJSON_CreateObject();
-	int ok = o != NULL;
+	int i;
 
-	if (ok && p->has_id) {
-		crumb_b64_encode(p->id, CRUMB_ID_LEN, idtext);
-		ok = cJSON_AddStringToObject(o, "i", idtext) != NULL;
+	for (i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)(v & 0xff);
+}
+
+static int64_t
+get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v > (uint64_t)INT64_MAX ? -1 : (int64_t)v;
+}
+
+/* Build the plaintext: fixed binary fields, then the client JSON. */
+static int
+plaintext(const crumb_payload *p, uint8_t **out, size_t *len)
+{
+	char *json = NULL;
+	size_t jlen = 0, n = 1 + 16;
+	uint8_t *buf, *q;
+
+	if (p->client != NULL && p->client->child != NULL) {
+		if ((json = cJSON_PrintUnformatted(p->client)) == NULL)
+			return CRUMB_E_NOMEM;
+		jlen = strlen(json);
 	}
-	ok = ok && cJSON_AddNumberToObject(o, "t", (double)p->created) != NULL;
-	ok = ok && cJSON_AddNumberToObject(o, "x", (double)p->expires) != NULL;
-	if (ok && p->ttl > 0)
-		ok = cJSON_AddNumberToObject(o, "l", (double)p->ttl) != NULL;
-	if (ok && p->persistent >= 0)
-		ok = cJSON_AddBoolToObject(o, "p", p->persistent) != NULL;
-	if (ok && p->client != NULL && cJSON_GetArraySize(p->client) > 0) {
-		/* Borrow the client map for printing; detached below. */
-		cJSON_AddItemReferenceToObject(o, "c", p->client);
-		ok = cJSON_GetObjectItemCaseSensitive(o, "c") != NULL;
+	n += (p->has_id ? CRUMB_ID_LEN : 0) + (p->ttl > 0 ? 8 : 0) + jlen;
+	if ((buf = malloc(n)) == NULL) {
+		cJSON_free(json);
+		return CRUMB_E_NOMEM;
 	}
-	if (!ok) {
-		cJSON_Delete(o);
-		return NULL;
+	q = buf;
+	*q++ = (uint8_t)((p->has_id ? F_ID : 0) | (p->ttl > 0 ? F_TTL : 0) |
+	    (p->persistent >= 0 ? F_PERSIST_SET : 0) |
+	    (p->persistent > 0 ? F_PERSIST : 0));
+	if (p->has_id) {
+		memcpy(q, p->id, CRUMB_ID_LEN);
+		q += CRUMB_ID_LEN;
 	}
-	return o;
+	put64(q, p->created);
+	put64(q + 8, p->expires);
+	q += 16;
+	if (p->ttl > 0) {
+		put64(q, p->ttl);
+		q += 8;
+	}
+	if (jlen > 0)
+		memcpy(q, json, jlen);
+	cJSON_free(json);
+	*out = buf;
+	*len = n;
+	return CRUMB_OK;
 }
 
 int
 crumb_envelope_seal(crumb_config *cfg, const crumb_payload *p, size_t max_len,
     char **out)
 {
-	uint8_t *raw = NULL;
-	char *plain, *text = NULL;
+	uint8_t *raw = NULL, *plain;
+	char *text = NULL;
 	size_t plen, rawlen, aadlen, namelen;
 	uint8_t aad[CRUMB_HEADER_LEN + 256];
-	cJSON *o;
 	int rc;
 
 	*out = NULL;
 	if (!cfg->has_current)
 		return CRUMB_E_NOKEY;
-	if ((o = payload_json(p)) == NULL)
-		return CRUMB_E_NOMEM;
-	plain = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);      /* the "c" reference does not free the map */
-	if (plain == NULL)
-		return CRUMB_E_NOMEM;
-	plen = strlen(plain);
+	if ((rc = plaintext(p, &plain, &plen)) != CRUMB_OK)
+		return rc;
 	if (crumb_envelope_len(plen) > max_len) {
 		rc = CRUMB_E_TOO_LARGE;
 		goto out;
@@ -88,7 +122,7 @@ crumb_envelope_seal(crumb_config *cfg, const crumb_payload *p, size_t max_len,
 	memcpy(aad + CRUMB_HEADER_LEN, crumb_cookie_name(cfg), namelen);
 	aadlen = CRUMB_HEADER_LEN + namelen;
 	rc = crumb_key_seal(&cfg->current, raw + CRUMB_HEADER_LEN, aad, aadlen,
-	    (const uint8_t *)plain, plen,
+	    plain, plen,
 	    raw + CRUMB_HEADER_LEN + CRUMB_NONCE_LEN);
 	if (rc == CRUMB_OK) {
 		crumb_b64_encode(raw, rawlen, text);
@@ -96,7 +130,7 @@ crumb_envelope_seal(crumb_config *cfg, const crumb_payload *p, size_t max_len,
 		text = NULL;
 	}
 out:
-	cJSON_free(plain);
+	free(plain);
 	free(raw);
 	free(text);
 	return rc;
@@ -119,53 +153,43 @@ find_key(crumb_config *cfg, const uint8_t *id, int *old)
 	return NULL;
 }
 
+/* Check and copy the decrypted fields into p. */
 static int
-get_int(const cJSON *o, const char *name, int64_t *v)
+read_payload(const uint8_t *plain, size_t len, crumb_payload *p)
 {
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+	const uint8_t *q = plain, *end = plain + len;
+	unsigned flags;
 
-	if (!cJSON_IsNumber(it) || it->valuedouble < 0 ||
-	    it->valuedouble > 9.0e15)
-		return 0;
-	*v = (int64_t)it->valuedouble;
-	return 1;
-}
-
-/* Check and copy the decrypted JSON into p. */
-static int
-read_payload(const char *plain, size_t len, crumb_payload *p)
-{
-	const cJSON *it;
-	cJSON *o = cJSON_ParseWithLengthOpts(plain, len, NULL, 0);
-	int ok = cJSON_IsObject(o);
-
-	if (ok && (it = cJSON_GetObjectItemCaseSensitive(o, "i")) != NULL) {
-		uint8_t id[CRUMB_ID_LEN + 3];
-		ok = cJSON_IsString(it) &&
-		    strlen(it->valuestring) == crumb_b64_enclen(CRUMB_ID_LEN) &&
-		    crumb_b64_decode(it->valuestring, strlen(it->valuestring),
-		    id) == CRUMB_ID_LEN;
-		if (ok) {
-			memcpy(p->id, id, CRUMB_ID_LEN);
-			p->has_id = 1;
+	if (len < 1 + 16 || ((flags = *q++) & ~F_KNOWN) != 0)
+		return CRUMB_E_PARSE;
+	if (flags & F_ID) {
+		if ((size_t)(end - q) < CRUMB_ID_LEN + 16)
+			return CRUMB_E_PARSE;
+		memcpy(p->id, q, CRUMB_ID_LEN);
+		p->has_id = 1;
+		q += CRUMB_ID_LEN;
+	}
+	p->created = get64(q);
+	p->expires = get64(q + 8);
+	q += 16;
+	if (flags & F_TTL) {
+		if (end - q < 8 || (p->ttl = get64(q)) <= 0)
+			return CRUMB_E_PARSE;
+		q += 8;
+	}
+	if (p->created < 0 || p->expires < 0)
+		return CRUMB_E_PARSE;
+	p->persistent = flags & F_PERSIST_SET ? (flags & F_PERSIST) != 0 : -1;
+	if (q < end) {
+		p->client = cJSON_ParseWithLengthOpts((const char *)q,
+		    (size_t)(end - q), NULL, 0);
+		if (!cJSON_IsObject(p->client)) {
+			cJSON_Delete(p->client);
+			p->client = NULL;
+			return CRUMB_E_PARSE;
 		}
 	}
-	ok = ok && get_int(o, "t", &p->created) && get_int(o, "x", &p->expires);
-	p->ttl = 0;
-	if (ok && cJSON_GetObjectItemCaseSensitive(o, "l") != NULL)
-		ok = get_int(o, "l", &p->ttl) && p->ttl > 0;
-	p->persistent = -1;
-	if (ok && (it = cJSON_GetObjectItemCaseSensitive(o, "p")) != NULL) {
-		ok = cJSON_IsBool(it);
-		p->persistent = cJSON_IsTrue(it);
-	}
-	if (ok && (it = cJSON_GetObjectItemCaseSensitive(o, "c")) != NULL) {
-		ok = cJSON_IsObject(it);
-		if (ok)
-			p->client = cJSON_DetachItemViaPointer(o, (cJSON *)it);
-	}
-	cJSON_Delete(o);
-	return ok ? CRUMB_OK : CRUMB_E_PARSE;
+	return CRUMB_OK;
 }
 
 int
@@ -181,13 +205,13 @@ crumb_envelope_open(crumb_config *cfg, const char *value, crumb_payload *p,
 	memset(p, 0, sizeof(*p));
 	p->persistent = -1;
 	if (vlen > MAX_VALUE || vlen < crumb_b64_enclen(CRUMB_HEADER_LEN +
-	    CRUMB_NONCE_LEN + CRUMB_TAG_LEN + 2))
+	    CRUMB_NONCE_LEN + CRUMB_TAG_LEN + 17))
 		return CRUMB_E_PARSE;
 	if ((raw = malloc(vlen * 3 / 4 + 3)) == NULL)
 		return CRUMB_E_NOMEM;
 	rawlen = crumb_b64_decode(value, vlen, raw);
 	if (rawlen == (size_t)-1 || raw[0] != CRUMB_ENVELOPE_VERSION ||
-	    rawlen < CRUMB_HEADER_LEN + CRUMB_NONCE_LEN + CRUMB_TAG_LEN + 2)
+	    rawlen < CRUMB_HEADER_LEN + CRUMB_NONCE_LEN + CRUMB_TAG_LEN + 17)
 		goto out;
 	if ((k = find_key(cfg, raw + 1, old_key)) == NULL)
 		goto out;
@@ -205,7 +229,7 @@ crumb_envelope_open(crumb_config *cfg, const char *value, crumb_payload *p,
 		rc = CRUMB_E_CRYPTO;
 		goto out;
 	}
-	rc = read_payload((const char *)plain, clen, p);
+	rc = read_payload(plain, clen, p);
 out:
 	free(raw);
 	free(plain);

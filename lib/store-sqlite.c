@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sqlite3.h>
 
 #include "crumb-private.h"
@@ -42,6 +43,7 @@ static const char *const sql[Q_COUNT] = {
 
 typedef struct sstore {
 	sqlite3 *db;
+	int busy_ms;
 	sqlite3_stmt *q[Q_COUNT];
 	char *state;          /* copy of the last loaded record's state */
 	size_t state_cap;
@@ -303,6 +305,24 @@ s_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
 	return rc;
 }
 
+/*
+ * SQLite's own busy handler sleeps longer and longer (up to 100 ms a
+ * time), so a writer that keeps missing the lock while others commit
+ * back to back can wait far past its turn.  Polling every quarter of a
+ * millisecond keeps the wait close to the time the lock is really held.
+ */
+static int
+on_busy(void *ctx, int count)
+{
+	sstore *ss = ctx;
+	struct timespec ts = { 0, 250000 };
+
+	if ((long)count * 250 >= (long)ss->busy_ms * 1000)
+		return 0;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
 static const char *
 s_errmsg(void *ctx)
 {
@@ -341,7 +361,8 @@ setup(sstore *ss, const char *path, int busy_ms, int full_sync)
 	if (rc != SQLITE_OK)
 		return fail(ss, rc);
 	sqlite3_extended_result_codes(ss->db, 1);
-	sqlite3_busy_timeout(ss->db, busy_ms);
+	ss->busy_ms = busy_ms;
+	sqlite3_busy_handler(ss->db, on_busy, ss);
 	crumb_fmt(pragma, sizeof(pragma), "PRAGMA synchronous=%s",
 	    full_sync ? "FULL" : "NORMAL");
 	if ((rc = sqlite3_exec(ss->db, "PRAGMA journal_mode=WAL", NULL, NULL,

@@ -57,6 +57,7 @@ CRUMB_API int
 crumb_store_purge(crumb_store *st, int64_t now, unsigned batch,
     uint64_t *deleted)
 {
+	struct timespec pause = { 0, 2000000 };
 	uint64_t total = 0, n;
 	int rc;
 
@@ -73,6 +74,9 @@ crumb_store_purge(crumb_store *st, int64_t now, unsigned batch,
 		if ((rc = st->ops->purge(st->ctx, now, batch, &n)) != CRUMB_OK)
 			break;
 		total += n;
+		/* Let waiting writers take the lock between batches. */
+		if (n == batch)
+			nanosleep(&pause, NULL);
 	} while (n == batch);
 	if (deleted != NULL)
 		*deleted = total;

@@ -1,0 +1,794 @@
+/*
+ * In-process session round trips against the floor.
+ *
+ * A round trip goes through the public API from the raw Cookie header to
+ * the emitted Set-Cookie lines.  The floor is the work no session library
+ * can avoid, done by hand in the same run on the same database: the same
+ * SQL through prepared statements on the same schema, and the same
+ * cryptography (base64url, AES-256-GCM, SHA-256, random ID) on the same
+ * bytes.  Also: how cost grows with the number of stored sessions and
+ * the size of the state, and the worst round-trip latency seen while
+ * another process purges a million expired records.
+ *
+ *   bench-session [-q] [-o TARGETS_FILE] [-d DIR]
+ *
+ * -q runs small sizes only (a quick check that it works).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gcrypt.h>
+#include <sqlite3.h>
+
+#include "crumb.h"
+
+#define POOL 1000             /* live sessions the round trips pick from */
+#define NONCE 12
+#define TAG 16
+#define HDR 5
+
+static const unsigned char key[CRUMB_KEY_LEN] = "0123456789abcdef0123456789abcdef";
+static int quick;
+static char dir[512] = "/tmp";
+static FILE *targets;
+
+/* ---------------------------------------------------------------- */
+
+static double
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static void
+die(const char *what, int rc)
+{
+	fprintf(stderr, "bench-session: %s: %s\n", what,
+	    rc >= 0 ? crumb_strerror(rc) : strerror(errno));
+	exit(1);
+}
+
+static void
+target(const char *name, double measured, const char *unit, const char *op,
+    double goal)
+{
+	int met = strcmp(op, "<=") == 0 ? measured <= goal : measured >= goal;
+	char line[256];
+
+	snprintf(line, sizeof(line), "target %s: %.2f%s (want %s %.2f%s) %s",
+	    name, measured, unit, op, goal, unit, met ? "met" : "missed");
+	printf("%s\n", line);
+	if (targets != NULL)
+		fprintf(targets, "%s\n", line);
+}
+
+/* ---------------------------------------------------------------- */
+/* The library side.                                                 */
+
+typedef struct lib {
+	crumb_store *store;
+	crumb_config *cfg;
+	char **cookies;       /* "id=..." headers of the pool */
+	size_t n;
+} lib;
+
+/* "Set-Cookie: id=VALUE; ..." -> "id=VALUE" (new). */
+static char *
+cookie_of(const char *headers)
+{
+	const char *p = strstr(headers, "Set-Cookie: "), *e;
+	char *c;
+
+	if (p == NULL)
+		return NULL;
+	p += strlen("Set-Cookie: ");
+	e = strchr(p, ';');
+	if ((c = malloc((size_t)(e - p) + 1)) == NULL)
+		die("malloc", -1);
+	memcpy(c, p, (size_t)(e - p));
+	c[e - p] = '\0';
+	return c;
+}
+
+static void
+lib_open(lib *l, const char *path)
+{
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	if ((rc = crumb_store_sqlite_open(path, &l->store)) != CRUMB_OK)
+		die(path, rc);
+	if ((rc = crumb_config_new(&l->cfg)) != CRUMB_OK ||
+	    (rc = crumb_config_set_store(l->cfg, l->store)) != CRUMB_OK ||
+	    (rc = crumb_config_set_key(l->cfg, key, sizeof(key))) != CRUMB_OK)
+		die("config", rc);
+}
+
+static void
+lib_close(lib *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->cookies[i]);
+	free(l->cookies);
+	crumb_config_free(l->cfg);
+	crumb_store_free(l->store);
+}
+
+static char *
+pad(size_t n, char c)
+{
+	char *p = malloc(n + 1);
+
+	if (p == NULL)
+		die("malloc", -1);
+	memset(p, c, n);
+	p[n] = '\0';
+	return p;
+}
+
+/* A new session with server state of about sbytes and client state of
+ * about cbytes; returns its Cookie header. */
+static char *
+lib_new_session(lib *l, size_t sbytes, size_t cbytes)
+{
+	crumb_session *s;
+	char *h, *c, *p;
+	int rc;
+
+	if ((rc = crumb_session_begin(l->cfg, NULL, &s)) != CRUMB_OK)
+		die("begin", rc);
+	crumb_state_insert_number(crumb_session_server(s), "k", 1);
+	if (sbytes > 20) {
+		p = pad(sbytes - 20, 's');
+		crumb_state_insert_string(crumb_session_server(s), "pad", p);
+		free(p);
+	}
+	if (cbytes > 0) {
+		p = pad(cbytes, 'c');
+		if ((rc = crumb_state_insert_string(crumb_session_client(s),
+		    "pad", p)) != CRUMB_OK)
+			die("client state", rc);
+		free(p);
+	}
+	if ((rc = crumb_session_finish_str(s, &h)) != CRUMB_OK)
+		die("finish", rc);
+	if ((c = cookie_of(h)) == NULL)
+		die("no cookie for a new session", -1);
+	crumb_free(h);
+	crumb_session_free(s);
+	return c;
+}
+
+static void
+lib_pool(lib *l, size_t n, size_t sbytes, size_t cbytes)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->cookies[i]);
+	free(l->cookies);
+	if ((l->cookies = calloc(n, sizeof(char *))) == NULL)
+		die("calloc", -1);
+	for (i = 0; i < n; i++)
+		l->cookies[i] = lib_new_session(l, sbytes, cbytes);
+	l->n = n;
+}
+
+enum op { OP_READ, OP_WRITE, OP_NEW, OP_INVALIDATE };
+
+static void
+lib_round_trip(lib *l, enum op op, const char *cookie, double v)
+{
+	crumb_session *s;
+	double n;
+	char *h;
+	int rc;
+
+	if ((rc = crumb_session_begin(l->cfg, cookie, &s)) != CRUMB_OK)
+		die("begin", rc);
+	switch (op) {
+	case OP_READ:
+		if (crumb_state_get_number(crumb_session_server(s), "k", &n))
+			die("read: session lost", -1);
+		break;
+	case OP_WRITE:
+		if (crumb_state_get_number(crumb_session_server(s), "k", &n))
+			die("write: session lost", -1);
+		crumb_state_insert_number(crumb_session_server(s), "k", v);
+		break;
+	case OP_NEW:
+		crumb_state_insert_number(crumb_session_server(s), "k", v);
+		break;
+	case OP_INVALIDATE:
+		crumb_session_invalidate(s);
+		break;
+	}
+	if ((rc = crumb_session_finish_str(s, &h)) != CRUMB_OK)
+		die("finish", rc);
+	crumb_free(h);
+	crumb_session_free(s);
+}
+
+/* ---------------------------------------------------------------- */
+/* The floor: the same SQL and cryptography, by hand.                */
+
+typedef struct floor_ {
+	sqlite3 *db;
+	sqlite3_stmt *sel, *upd, *ins, *del;
+	gcry_cipher_hd_t hd;
+	unsigned char keyid[4];
+} floor_;
+
+static void
+sql_ok(sqlite3 *db, int rc, const char *what)
+{
+	if (rc != SQLITE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		fprintf(stderr, "bench-session: %s: %s\n", what, sqlite3_errmsg(db));
+		exit(1);
+	}
+}
+
+static void
+floor_open(floor_ *f, const char *path, const unsigned char *keyid)
+{
+	sqlite3 *db;
+
+	sql_ok(NULL, sqlite3_open(path, &f->db), "open");
+	db = f->db;
+	sqlite3_busy_timeout(db, 5000);
+	sql_ok(db, sqlite3_exec(db, "PRAGMA journal_mode=WAL; "
+	    "PRAGMA synchronous=NORMAL", NULL, NULL, NULL), "pragma");
+	sql_ok(db, sqlite3_prepare_v2(db, "SELECT state, version FROM "
+	    "crumb_sessions WHERE id = ?1 AND expires > ?2", -1, &f->sel, NULL),
+	    "prepare");
+	sql_ok(db, sqlite3_prepare_v2(db, "UPDATE crumb_sessions SET "
+	    "state = ?2, version = version + 1, last_seen = ?3, expires = ?4 "
+	    "WHERE id = ?1 AND version = ?5", -1, &f->upd, NULL), "prepare");
+	sql_ok(db, sqlite3_prepare_v2(db, "INSERT INTO crumb_sessions (id, "
+	    "state, version, user, created, last_seen, expires) VALUES "
+	    "(?1, ?2, 1, NULL, ?3, ?3, ?4)", -1, &f->ins, NULL), "prepare");
+	sql_ok(db, sqlite3_prepare_v2(db, "DELETE FROM crumb_sessions WHERE "
+	    "id = ?1", -1, &f->del, NULL), "prepare");
+	gcry_cipher_open(&f->hd, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM, 0);
+	gcry_cipher_setkey(f->hd, key, sizeof(key));
+	memcpy(f->keyid, keyid, 4);
+}
+
+static void
+floor_close(floor_ *f)
+{
+	sqlite3_finalize(f->sel);
+	sqlite3_finalize(f->upd);
+	sqlite3_finalize(f->ins);
+	sqlite3_finalize(f->del);
+	sqlite3_close(f->db);
+	gcry_cipher_close(f->hd);
+}
+
+static const char b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static size_t
+b64dec(const char *in, size_t n, unsigned char *out)
+{
+	static signed char val[256];
+	size_t i, o = 0;
+	unsigned acc = 0;
+	int bits = 0;
+
+	if (val['B'] == 0) {
+		memset(val, -1, sizeof(val));
+		for (i = 0; i < 64; i++)
+			val[(unsigned char)b64[i]] = (signed char)i;
+	}
+	for (i = 0; i < n; i++) {
+		acc = acc << 6 | (unsigned)val[(unsigned char)in[i]];
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	return o;
+}
+
+static void
+b64enc(const unsigned char *in, size_t n, char *out)
+{
+	size_t i;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+		*out++ = b64[v >> 18 & 63]; *out++ = b64[v >> 12 & 63];
+		*out++ = b64[v >> 6 & 63]; *out++ = b64[v & 63];
+	}
+	if (n - i == 1) {
+		unsigned v = (unsigned)in[i] << 16;
+		*out++ = b64[v >> 18 & 63]; *out++ = b64[v >> 12 & 63];
+	} else if (n - i == 2) {
+		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
+		*out++ = b64[v >> 18 & 63]; *out++ = b64[v >> 12 & 63];
+		*out++ = b64[v >> 6 & 63];
+	}
+	*out = '\0';
+}
+
+/* Open the cookie (base64url, AES-GCM) and hash the ID in it. */
+static void
+floor_open_cookie(floor_ *f, const char *cookie, unsigned char *hash,
+    size_t *plain_len)
+{
+	unsigned char raw[8192], plain[8192], id[40], aad[HDR + 2];
+	const char *v = cookie + 3;           /* "id=" */
+	size_t rawlen = b64dec(v, strlen(v), raw), clen;
+
+	clen = rawlen - HDR - NONCE - TAG;
+	memcpy(aad, raw, HDR);
+	memcpy(aad + HDR, "id", 2);
+	gcry_cipher_reset(f->hd);
+	gcry_cipher_setiv(f->hd, raw + HDR, NONCE);
+	gcry_cipher_authenticate(f->hd, aad, sizeof(aad));
+	gcry_cipher_final(f->hd);
+	gcry_cipher_decrypt(f->hd, plain, clen, raw + HDR + NONCE, clen);
+	if (gcry_cipher_checktag(f->hd, raw + HDR + NONCE + clen, TAG))
+		die("floor: cookie does not authenticate", -1);
+	/* The plaintext is flags (1), then the 32-byte ID. */
+	memcpy(id, plain + 1, 32);
+	gcry_md_hash_buffer(GCRY_MD_SHA256, hash, id, 32);
+	*plain_len = clen;
+}
+
+/* Seal plain_len bytes into a new cookie value (discarded). */
+static void
+floor_seal(floor_ *f, size_t plain_len)
+{
+	unsigned char raw[8192], plain[8192] = { 0 }, aad[HDR + 2];
+	char out[12000];
+	size_t rawlen = HDR + NONCE + plain_len + TAG;
+
+	raw[0] = 1;
+	memcpy(raw + 1, f->keyid, 4);
+	gcry_create_nonce(raw + HDR, NONCE);
+	memcpy(aad, raw, HDR);
+	memcpy(aad + HDR, "id", 2);
+	gcry_cipher_reset(f->hd);
+	gcry_cipher_setiv(f->hd, raw + HDR, NONCE);
+	gcry_cipher_authenticate(f->hd, aad, sizeof(aad));
+	gcry_cipher_final(f->hd);
+	gcry_cipher_encrypt(f->hd, raw + HDR + NONCE, plain_len, plain, plain_len);
+	gcry_cipher_gettag(f->hd, raw + HDR + NONCE + plain_len, TAG);
+	b64enc(raw, rawlen, out);
+}
+
+static int64_t
+wall(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void
+floor_round_trip(floor_ *f, enum op op, const char *cookie, double v,
+    const char *state, size_t state_len)
+{
+	unsigned char hash[32], id[32];
+	size_t plain_len = 120;
+	int64_t version = 0, t = wall();
+	int rc;
+
+	if (op != OP_NEW)
+		floor_open_cookie(f, cookie, hash, &plain_len);
+	if (op == OP_READ || op == OP_WRITE) {
+		sqlite3_bind_blob(f->sel, 1, hash, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(f->sel, 2, t);
+		if ((rc = sqlite3_step(f->sel)) != SQLITE_ROW)
+			die("floor: session lost", -1);
+		version = sqlite3_column_int64(f->sel, 1);
+		sqlite3_reset(f->sel);
+	}
+	(void)v;
+	switch (op) {
+	case OP_READ:
+		return;
+	case OP_WRITE:
+		sqlite3_bind_blob(f->upd, 1, hash, 32, SQLITE_STATIC);
+		sqlite3_bind_text(f->upd, 2, state, (int)state_len, SQLITE_STATIC);
+		sqlite3_bind_int64(f->upd, 3, t);
+		sqlite3_bind_int64(f->upd, 4, t + 86400);
+		sqlite3_bind_int64(f->upd, 5, version);
+		sql_ok(f->db, sqlite3_step(f->upd), "floor update");
+		sqlite3_reset(f->upd);
+		floor_seal(f, plain_len);
+		return;
+	case OP_NEW:
+		gcry_randomize(id, sizeof(id), GCRY_STRONG_RANDOM);
+		gcry_md_hash_buffer(GCRY_MD_SHA256, hash, id, 32);
+		sqlite3_bind_blob(f->ins, 1, hash, 32, SQLITE_STATIC);
+		sqlite3_bind_text(f->ins, 2, state, (int)state_len, SQLITE_STATIC);
+		sqlite3_bind_int64(f->ins, 3, t);
+		sqlite3_bind_int64(f->ins, 4, t + 86400);
+		sql_ok(f->db, sqlite3_step(f->ins), "floor insert");
+		sqlite3_reset(f->ins);
+		floor_seal(f, plain_len);
+		return;
+	case OP_INVALIDATE:
+		sqlite3_bind_blob(f->del, 1, hash, 32, SQLITE_STATIC);
+		sql_ok(f->db, sqlite3_step(f->del), "floor delete");
+		sqlite3_reset(f->del);
+		return;
+	}
+}
+
+/* ---------------------------------------------------------------- */
+
+/* Fill the table with n expired-or-live filler records of state size
+ * sbytes, in one transaction. */
+static void
+fill(const char *path, size_t n, size_t sbytes, int64_t expires)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	unsigned char h[32];
+	char *state = pad(sbytes > 10 ? sbytes - 10 : 1, 'f');
+	char *json = malloc(sbytes + 32);
+	size_t i;
+
+	snprintf(json, sbytes + 32, "{\"f\":\"%s\"}", state);
+	sql_ok(NULL, sqlite3_open(path, &db), "open");
+	sqlite3_busy_timeout(db, 5000);
+	sql_ok(db, sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), "begin");
+	sql_ok(db, sqlite3_prepare_v2(db, "INSERT INTO crumb_sessions (id, "
+	    "state, version, user, created, last_seen, expires) VALUES "
+	    "(?1, ?2, 1, NULL, ?3, ?3, ?4)", -1, &q, NULL), "prepare");
+	for (i = 0; i < n; i++) {
+		gcry_create_nonce(h, sizeof(h));
+		sqlite3_bind_blob(q, 1, h, 32, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, json, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, wall());
+		sqlite3_bind_int64(q, 4, expires);
+		sql_ok(db, sqlite3_step(q), "fill");
+		sqlite3_reset(q);
+	}
+	sqlite3_finalize(q);
+	sql_ok(db, sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), "commit");
+	sqlite3_close(db);
+	free(state);
+	free(json);
+}
+
+static void
+keyid_of(lib *l, unsigned char *keyid)
+{
+	unsigned char raw[64];
+	const char *c = lib_new_session(l, 0, 0);
+
+	b64dec(c + 3, 8, raw);
+	memcpy(keyid, raw + 1, 4);
+	free((void *)c);
+}
+
+typedef struct result {
+	double lib_ns, floor_ns;
+} result;
+
+static double
+time_lib(lib *l, enum op op, char **fresh, size_t iters, size_t rep)
+{
+	double t0 = now_ns();
+	size_t i;
+
+	for (i = 0; i < iters; i++)
+		lib_round_trip(l, op, fresh ? fresh[i] : l->cookies[i % l->n],
+		    (double)(rep * iters + i));
+	return (now_ns() - t0) / (double)iters;
+}
+
+static double
+time_floor(floor_ *f, enum op op, char **fresh, lib *l, size_t iters,
+    const char *json, size_t jl)
+{
+	double t0 = now_ns();
+	size_t i;
+
+	for (i = 0; i < iters; i++)
+		floor_round_trip(f, op, fresh ? fresh[iters + i] :
+		    l->cookies[i % l->n], (double)i, json, jl);
+	return (now_ns() - t0) / (double)iters;
+}
+
+/* Best of three batches of iters, library and floor alternating. */
+static result
+measure(lib *l, floor_ *f, enum op op, size_t iters, size_t sbytes)
+{
+	char *state = pad(sbytes > 12 ? sbytes - 12 : 1, 's'), *json;
+	char **fresh = NULL;
+	size_t i, rep, jl;
+	result r = { 1e18, 1e18 };
+	double t0, t1;
+
+	if ((json = malloc(sbytes + 40)) == NULL)
+		die("malloc", -1);
+	snprintf(json, sbytes + 40, "{\"k\":%d,\"pad\":\"%s\"}", 12345, state);
+	jl = strlen(json);
+	for (rep = 0; rep < 3; rep++) {
+		if (op == OP_INVALIDATE) {
+			/* Each invalidation needs a session of its own. */
+			fresh = calloc(2 * iters, sizeof(char *));
+			for (i = 0; i < 2 * iters; i++)
+				fresh[i] = lib_new_session(l, sbytes, 0);
+		}
+		/* Alternate who goes first: a WAL checkpoint falls on
+		 * whichever side commits when the log is full. */
+		if (rep % 2 == 0) {
+			t0 = time_lib(l, op, fresh, iters, rep);
+			t1 = time_floor(f, op, fresh, l, iters, json, jl);
+		} else {
+			t1 = time_floor(f, op, fresh, l, iters, json, jl);
+			t0 = time_lib(l, op, fresh, iters, rep);
+		}
+		if (t0 < r.lib_ns)
+			r.lib_ns = t0;
+		if (t1 < r.floor_ns)
+			r.floor_ns = t1;
+		if (fresh != NULL) {
+			for (i = 0; i < 2 * iters; i++)
+				free(fresh[i]);
+			free(fresh);
+			fresh = NULL;
+		}
+	}
+	free(state);
+	free(json);
+	return r;
+}
+
+static const char *const op_names[] = {
+	"(a) existing session, read one key",
+	"(b) existing session, read + write one key",
+	"(c) new visitor stores one key",
+	"(d) invalidate",
+};
+
+static void
+print_row(const char *what, result r)
+{
+	printf("  %-46s %10.0f %10.0f %7.2fx\n", what, r.lib_ns, r.floor_ns,
+	    r.lib_ns / r.floor_ns);
+}
+
+static void
+db_path(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static void
+remove_db(const char *path)
+{
+	char p[600];
+
+	unlink(path);
+	snprintf(p, sizeof(p), "%s-wal", path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	unlink(p);
+}
+
+/* A scenario: a fresh database with filler sessions, a pool of live
+ * ones, and the round trips measured. */
+typedef struct scenario {
+	const char *label;
+	size_t sessions, sbytes, cbytes;
+} scenario;
+
+static result
+run_scenario(const scenario *sc, enum op first, enum op last, result *out)
+{
+	char path[600];
+	unsigned char keyid[4];
+	size_t iters[] = { 20000, 10000, 10000, 3000 };
+	size_t pool = sc->sessions < POOL ? sc->sessions : POOL;
+	lib l;
+	floor_ f;
+	enum op op;
+	int big = sc->sbytes >= 10000 || sc->cbytes >= 1000;
+
+	db_path(path, sizeof(path), "bench-session.db");
+	remove_db(path);
+	lib_open(&l, path);
+	if (sc->sessions > pool)
+		fill(path, sc->sessions - pool, sc->sbytes, wall() + 86400);
+	lib_pool(&l, pool, sc->sbytes, sc->cbytes);
+	keyid_of(&l, keyid);
+	floor_open(&f, path, keyid);
+	for (op = first; op <= last; op++) {
+		size_t n = iters[op] / (quick ? 10 : 1) / (big ? 4 : 1);
+		/* Warm the caches and the statements. */
+		measure(&l, &f, op, n / 10 + 1, sc->sbytes);
+		out[op] = measure(&l, &f, op, n, sc->sbytes);
+	}
+	floor_close(&f);
+	lib_close(&l);
+	remove_db(path);
+	return out[first];
+}
+
+/* ---------------------------------------------------------------- */
+/* Purge while another process does round trips.                    */
+
+/* The other process: its own connection, round trips until stop is
+ * readable; writes the worst latency (ns) and the count to res. */
+static void
+purge_child(const char *path, char **cookies, size_t n, int stop, int res)
+{
+	double worst = 0, out[2];
+	size_t i = 0;
+	lib c;
+
+	lib_open(&c, path);
+	for (;;) {
+		double a = now_ns(), d;
+		struct timeval tv = { 0, 0 };
+		fd_set fds;
+
+		lib_round_trip(&c, i % 2 ? OP_WRITE : OP_READ, cookies[i % n],
+		    (double)i);
+		if ((d = now_ns() - a) > worst)
+			worst = d;
+		i++;
+		FD_ZERO(&fds);
+		FD_SET(stop, &fds);
+		if (select(stop + 1, &fds, NULL, NULL, &tv) > 0)
+			break;
+	}
+	out[0] = worst;
+	out[1] = (double)i;
+	if (write(res, out, sizeof(out)) != sizeof(out))
+		_exit(1);
+	_exit(0);
+}
+
+/* Returns the worst round-trip latency in ms seen during the purge. */
+static double
+purge_bench(size_t n)
+{
+	char path[600];
+	int stop[2], res[2], status;
+	double t0, dur, got[2] = { 1e18, 0 };
+	uint64_t deleted = 0;
+	pid_t pid;
+	lib l;
+	int rc;
+
+	db_path(path, sizeof(path), "bench-purge.db");
+	remove_db(path);
+	lib_open(&l, path);
+	lib_pool(&l, 100, 100, 0);
+	fill(path, n, 100, 1000);      /* long expired */
+	if (pipe(stop) != 0 || pipe(res) != 0)
+		die("pipe", -1);
+	if ((pid = fork()) < 0)
+		die("fork", -1);
+	if (pid == 0) {
+		close(stop[1]);
+		close(res[0]);
+		purge_child(path, l.cookies, l.n, stop[0], res[1]);
+	}
+	close(stop[0]);
+	close(res[1]);
+	usleep(200000);       /* let the other process warm up */
+	t0 = now_ns();
+	rc = crumb_store_purge(l.store, 0, 1000, &deleted);
+	dur = (now_ns() - t0) / 1e9;
+	usleep(100000);
+	close(stop[1]);
+	if (read(res[0], got, sizeof(got)) != sizeof(got))
+		got[0] = 1e18;
+	close(res[0]);
+	waitpid(pid, &status, 0);
+	if (rc != CRUMB_OK)
+		die("purge", rc);
+	printf("  purge of %llu expired records: %.2f s (%.0f records/s)\n",
+	    (unsigned long long)deleted, dur, deleted / dur);
+	printf("  round trips meanwhile in another process: %.0f, worst %.2f ms\n",
+	    got[1], got[0] / 1e6);
+	lib_close(&l);
+	remove_db(path);
+	return got[0] / 1e6;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const scenario counts[] = {
+		{ "1 thousand sessions", 1000, 100, 0 },
+		{ "100 thousand sessions", 100000, 100, 0 },
+		{ "1 million sessions", 1000000, 100, 0 },
+	};
+	static const scenario sizes[] = {
+		{ "client state 0 KiB", 1000, 100, 0 },
+		{ "client state 1 KiB", 1000, 100, 1024 },
+		/* 3 KiB of client state cannot fit the 4096-byte cookie once
+		 * encrypted and encoded: the largest that does, ~2.9 KiB. */
+		{ "client state 2.9 KiB (cookie 4 KiB)", 1000, 100, 2900 },
+		{ "server state 100 B", 1000, 100, 0 },
+		{ "server state 10 KiB", 1000, 10240, 0 },
+		{ "server state 100 KiB", 1000, 102400, 0 },
+	};
+	result base[4], r[4], scale[3][4];
+	size_t i, ncounts = 3;
+	double purge_ms;
+	int c;
+	char *targets_path = NULL;
+
+	while ((c = getopt(argc, argv, "qo:d:")) != -1) {
+		switch (c) {
+		case 'q': quick = 1; break;
+		case 'o': targets_path = optarg; break;
+		case 'd': snprintf(dir, sizeof(dir), "%s", optarg); break;
+		default:
+			fprintf(stderr, "usage: bench-session [-q] [-o FILE] [-d DIR]\n");
+			return 2;
+		}
+	}
+	if (targets_path != NULL && (targets = fopen(targets_path, "w")) == NULL)
+		die(targets_path, -1);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (quick)
+		ncounts = 2;
+
+	printf("1. Round trips against the floor (warm SQLite store, "
+	    "1000 sessions; ns per operation, best of 3)\n");
+	printf("  %-46s %10s %10s %8s\n", "operation", "crumb", "floor", "ratio");
+	{
+		scenario sc = { "base", 1000, 100, 0 };
+		run_scenario(&sc, OP_READ, OP_INVALIDATE, base);
+		for (i = 0; i < 4; i++)
+			print_row(op_names[i], base[i]);
+	}
+
+	printf("\n2. Scaling: (a) read and (b) read + write, ns per operation\n");
+	printf("  %-46s %10s %10s %8s\n", "", "crumb", "floor", "ratio");
+	for (i = 0; i < ncounts; i++) {
+		scenario sc = counts[i];
+		if (quick && i == 1)
+			sc.sessions = 10000;
+		run_scenario(&sc, OP_READ, OP_WRITE, scale[i]);
+		printf("  %s\n", sc.label);
+		print_row("  (a) read", scale[i][OP_READ]);
+		print_row("  (b) read + write", scale[i][OP_WRITE]);
+	}
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		run_scenario(&sizes[i], OP_READ, OP_WRITE, r);
+		printf("  %s\n", sizes[i].label);
+		print_row("  (a) read", r[OP_READ]);
+		print_row("  (b) read + write", r[OP_WRITE]);
+	}
+
+	printf("\n3. Purge while another process does round trips\n");
+	purge_ms = purge_bench(quick ? 20000 : 1000000);
+
+	printf("\n");
+	target("round_trip_read_vs_floor", base[OP_READ].lib_ns /
+	    base[OP_READ].floor_ns, "x", "<=", 1.2);
+	target("round_trip_write_vs_floor", base[OP_WRITE].lib_ns /
+	    base[OP_WRITE].floor_ns, "x", "<=", 1.3);
+	target("scaling_read_1k_to_1m", scale[ncounts - 1][OP_READ].lib_ns /
+	    scale[0][OP_READ].lib_ns, "x", "<=", 1.3);
+	target("scaling_write_1k_to_1m", scale[ncounts - 1][OP_WRITE].lib_ns /
+	    scale[0][OP_WRITE].lib_ns, "x", "<=", 1.3);
+	target("purge_worst_round_trip", purge_ms, " ms", "<=", 50);
+	if (targets != NULL)
+		fclose(targets);
+	return 0;
+}

@@ -1,0 +1,503 @@
+#!/bin/bash
+# End-to-end and memory benchmarks (issue 5, parts 4 and 5).
+#
+#   bench/e2e.sh [BUILD_DIR]      (default: the current directory)
+#
+# Starts ONE private Apache (conf/apache-common.conf.in +
+# bench/apache-bench.conf.in) on a free 127.0.0.1 port with two FastCGI
+# backends started by spawn-fcgi: the guestbook (4 workers) under / and
+# /counter, and the session-less cgi-bin/hello (4 workers) under /hello.
+# wrk then drives, each after a warm-up:
+#   counter  GET /counter with a kept session cookie
+#   hello    GET /hello
+#   anon     GET / without a cookie (checked to cost no session-store
+#            I/O: sessions.db rows and file sizes/mtimes unchanged over
+#            the wrk run, and strace of the workers over 200 requests
+#            sees no system call on sessions.db, -wal or -shm)
+# Then memory: the stack restarts with ONE guestbook worker, wrk sends
+# 100,000 GET /counter (1 in 4 without a cookie: a new session; the
+# rest with a kept cookie: an update) and the worker's VmRSS is read
+# after 10,000 and 100,000 requests; and the size of the session cookie
+# for empty client state (a fresh /counter response).
+#
+# Prints a table, then one "target NAME: MEASURED (want OP GOAL) met|missed"
+# line per target; writes the figures as KEY=VALUE lines to
+# BUILD_DIR/bench-e2e.txt.  Exit status 0 when the run completed (whether
+# or not targets are met), 1 on failure.
+#
+# Environment: E2E_DURATION (seconds per measured run, default 10),
+# E2E_WARMUP (default 2), E2E_THREADS (2), E2E_CONNS (16),
+# E2E_REUSE (enablereuse=on|off for both backends, default off, as in
+# conf/apache-fcgi.conf.in), E2E_MEM_REQUESTS (100000).
+set -u
+umask 077
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:-.}" && pwd) || { echo "e2e: no build dir ${1:-.}" >&2; exit 1; }
+GUESTBOOK=$BUILD/cgi-bin/guestbook
+HELLO=$BUILD/cgi-bin/hello
+KEYGEN=$BUILD/lib/crumb-keygen
+OUT=$BUILD/bench-e2e.txt
+
+DURATION=${E2E_DURATION:-10}
+WARMUP=${E2E_WARMUP:-2}
+THREADS=${E2E_THREADS:-2}
+CONNS=${E2E_CONNS:-16}
+REUSE=${E2E_REUSE:-off}
+MEM_REQUESTS=${E2E_MEM_REQUESTS:-100000}
+MEM_FIRST=10000
+
+APACHE_PID=
+WORKER_PIDS=
+GB_PIDS=
+STRACE_PID=
+W=
+STATE=
+RUN_DIR=
+
+say() { echo "e2e: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+# ------------------------------------------------------------------
+# Setup
+
+deps() {
+	# shellcheck source=../scripts/deps.sh
+	. "$SRC/scripts/deps.sh"
+	crumb_deps wrk apache2 spawn-fcgi curl sqlite3 strace ||
+	    die "cannot install the packages the benchmark needs"
+	[ -x "$GUESTBOOK" ] && [ -x "$HELLO" ] && [ -x "$KEYGEN" ] ||
+	    die "$BUILD is not built (cgi-bin/guestbook, cgi-bin/hello, lib/crumb-keygen)"
+}
+
+pick_user() {
+	if [ "$(id -u)" -eq 0 ]; then
+		RUN_USER=${CRUMB_RUN_USER:-www-data}
+		RUN_GROUP=$(id -gn "$RUN_USER") || die "no user $RUN_USER"
+		runuser -u "$RUN_USER" -- test -x "$GUESTBOOK" ||
+		    die "$RUN_USER cannot run $GUESTBOOK"
+	else
+		RUN_USER=$(id -un)
+		RUN_GROUP=$(id -gn)
+	fi
+}
+
+as_owner() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u "$RUN_USER" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+free_port() {
+	local p i
+	for i in $(seq 1 50); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# A fresh state directory: key, and both databases created in WAL mode
+# (as scripts/stack.sh does).
+new_state() {
+	STATE=$W/state
+	rm -rf "$STATE"
+	mkdir -m 0700 "$STATE" "$STATE/run" || die "cannot create $STATE"
+	RUN_DIR=$STATE/run
+	"$KEYGEN" "$STATE/key" >/dev/null || die "crumb-keygen failed"
+	local db sql
+	for db in sessions:sqlite-store guestbook:guestbook; do
+		sql=$SRC/sql/${db#*:}.sql
+		{ cat "$sql"; echo 'PRAGMA journal_mode=WAL;'; } |
+		    sqlite3 -batch "$STATE/${db%%:*}.db" >/dev/null ||
+		    die "cannot initialise ${db%%:*}.db"
+	done
+	if [ "$(id -u)" -eq 0 ]; then
+		chown -R "$RUN_USER:$RUN_GROUP" "$W" || die "cannot chown $W"
+	fi
+}
+
+# spawn_workers PROGRAM COUNT PIDFILE: prints the port spawn-fcgi bound.
+spawn_workers() {
+	local prog=$1 n=$2 pidfile=$3 try port out user_opts=()
+	[ "$(id -u)" -eq 0 ] && user_opts=(-u "$RUN_USER" -g "$RUN_GROUP")
+	for try in $(seq 1 10); do
+		port=$(free_port) || break
+		rm -f "$pidfile"
+		if out=$(CRUMB_STATE_DIR=$STATE CRUMB_INSECURE_COOKIE=1 \
+		    spawn-fcgi -a 127.0.0.1 -p "$port" -F "$n" -P "$pidfile" \
+		    "${user_opts[@]}" -- /bin/sh -c 'exec "$0" 2>>"$1"' \
+		    "$prog" "$RUN_DIR/fcgi.log" 2>&1); then
+			echo "$port"
+			return 0
+		fi
+		case $out in *"bind failed"*) continue ;; esac
+		say "spawn-fcgi failed: $out"
+		return 1
+	done
+	say "no free port for $prog"
+	return 1
+}
+
+render() {
+	sed -e "s|@PORT@|$PORT|g" -e "s|@RUN_DIR@|$RUN_DIR|g" \
+	    -e "s|@STATE_DIR@|$STATE|g" -e "s|@USER@|$RUN_USER|g" \
+	    -e "s|@GROUP@|$RUN_GROUP|g" -e "s|@FCGI_PORT@|$GB_PORT|g" \
+	    -e "s|@HELLO_PORT@|$HELLO_PORT|g" -e "s|@REUSE@|$REUSE|g" \
+	    -e "s|@GUESTBOOK@|$GUESTBOOK|g" -e "s|@INSECURE@|1|g" "$@"
+}
+
+# start_stack GUESTBOOK_WORKERS: a fresh state, both backends, Apache.
+start_stack() {
+	local i code
+	new_state
+	GB_PORT=$(spawn_workers "$GUESTBOOK" "$1" "$RUN_DIR/gb.pid") ||
+	    die "cannot start the guestbook workers"
+	GB_PIDS=$(tr '\n' ' ' < "$RUN_DIR/gb.pid")
+	WORKER_PIDS=$GB_PIDS
+	HELLO_PORT=$(spawn_workers "$HELLO" 4 "$RUN_DIR/hello.pid") ||
+	    die "cannot start the hello workers"
+	WORKER_PIDS="$WORKER_PIDS $(tr '\n' ' ' < "$RUN_DIR/hello.pid")"
+	PORT=$(free_port) || die "no free port for Apache"
+	BASE=http://127.0.0.1:$PORT
+	render "$SRC/conf/apache-common.conf.in" \
+	    "$SRC/bench/apache-bench.conf.in" > "$RUN_DIR/httpd.conf"
+	apache2 -f "$RUN_DIR/httpd.conf" -DFOREGROUND \
+	    >>"$RUN_DIR/apache.out" 2>&1 &
+	APACHE_PID=$!
+	for i in $(seq 1 150); do
+		kill -0 "$APACHE_PID" 2>/dev/null || {
+			APACHE_PID=
+			tail -n 20 "$RUN_DIR/apache.out" "$RUN_DIR/error.log" >&2
+			die "Apache exited"
+		}
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+		    "$BASE/hello")
+		[ "$code" = 200 ] &&
+		    code=$(curl -s -o /dev/null -w '%{http_code}' \
+		    --max-time 2 "$BASE/")
+		[ "$code" = 200 ] && {
+			say "stack up on $BASE (guestbook x$1 pids $GB_PIDS;" \
+			    "hello x4; enablereuse=$REUSE)"
+			return 0
+		}
+		sleep 0.2
+	done
+	tail -n 20 "$RUN_DIR/error.log" "$RUN_DIR/fcgi.log" >&2
+	die "no 200 from $BASE after 30 s"
+}
+
+wait_gone() {
+	local i
+	for i in $(seq 1 50); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null
+}
+
+stop_stack() {
+	local pid
+	if [ -n "$APACHE_PID" ]; then
+		kill -TERM "$APACHE_PID" 2>/dev/null
+		wait_gone "$APACHE_PID"
+		wait "$APACHE_PID" 2>/dev/null
+		APACHE_PID=
+	fi
+	for pid in $WORKER_PIDS; do kill -TERM "$pid" 2>/dev/null; done
+	for pid in $WORKER_PIDS; do wait_gone "$pid"; done
+	WORKER_PIDS=
+	GB_PIDS=
+}
+
+cleanup() {
+	trap - EXIT INT TERM
+	if [ -n "$STRACE_PID" ]; then
+		kill -TERM "$STRACE_PID" 2>/dev/null
+		wait "$STRACE_PID" 2>/dev/null
+	fi
+	stop_stack
+	[ -n "$W" ] && rm -rf "$W"
+}
+
+# ------------------------------------------------------------------
+# Measuring
+
+# The session cookie "id=VALUE" of a fresh GET /counter (no cookie sent).
+fresh_cookie() {
+	curl -s -o /dev/null -D - --max-time 5 "$BASE/counter" |
+	    tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: *\(id=[^;]*\).*/\1/p' |
+	    head -n 1
+}
+
+# wrk_run NAME PATH [wrk args...]: a warm-up, then the measured run,
+# whose output lands in $W/wrk-NAME.txt.
+wrk_run() {
+	local name=$1 path=$2
+	shift 2
+	wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$@" "$BASE$path" \
+	    > "$W/warm-$name.txt" 2>&1 || die "wrk failed: $(cat "$W/warm-$name.txt")"
+	wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$@" \
+	    "$BASE$path" > "$W/wrk-$name.txt" 2>&1 ||
+	    die "wrk failed: $(cat "$W/wrk-$name.txt")"
+}
+
+# wrk_fig FILE FIELD: rps | p50 | p99 (ms) | errors (non-2xx/3xx +
+# socket errors) | requests.
+wrk_fig() {
+	awk -v f="$2" '
+	function ms(v) {
+		if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+		if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+		if (v ~ /m$/) return substr(v, 1, length(v) - 1) * 60000
+		if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+		return v + 0
+	}
+	/^Requests\/sec:/ { rps = $2 }
+	$1 == "50%" { p50 = ms($2) }
+	$1 == "99%" { p99 = ms($2) }
+	/requests in/ { req = $1 }
+	/Non-2xx or 3xx responses:/ { err += $NF }
+	/Socket errors:/ {
+		for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) err += $i + 0
+	}
+	END {
+		if (f == "rps") printf "%.0f\n", rps
+		else if (f == "p50") printf "%.2f\n", p50
+		else if (f == "p99") printf "%.2f\n", p99
+		else if (f == "requests") print req + 0
+		else print err + 0
+	}' "$1"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b > 0 ? a / b : 0 }'; }
+
+# The session store's footprint: row count, and size:mtime of each file.
+store_sig() {
+	local f rows
+	rows=$(as_owner sqlite3 "$STATE/sessions.db" \
+	    'SELECT count(*) FROM crumb_sessions' 2>/dev/null)
+	printf 'rows=%s' "$rows"
+	for f in sessions.db sessions.db-wal; do
+		[ -e "$STATE/$f" ] &&
+		    printf ' %s=%s' "$f" "$(stat -c '%s:%.9Y' "$STATE/$f")"
+	done
+	echo
+}
+
+# strace_count N PATH [curl args]: system calls the guestbook workers make
+# on sessions.db* while serving N sequential requests for PATH.
+strace_count() {
+	local n=$1 path=$2 i args=() pid
+	shift 2
+	for pid in $GB_PIDS; do args+=(-p "$pid"); done
+	: > "$W/strace.txt"
+	strace -f -y -qq -o "$W/strace.txt" "${args[@]}" &
+	STRACE_PID=$!
+	sleep 0.5       # let strace attach to every worker
+	for i in $(seq 1 "$n"); do
+		curl -s -o /dev/null --max-time 5 "$@" "$BASE$path"
+	done
+	sleep 0.2
+	kill -TERM "$STRACE_PID" 2>/dev/null
+	wait "$STRACE_PID" 2>/dev/null
+	STRACE_PID=
+	# Lines that name one of the store's files, and all lines (so
+	# that a broken trace, which saw nothing at all, shows).
+	echo "$(grep -c 'sessions\.db' "$W/strace.txt") $(wc -l < "$W/strace.txt")"
+}
+
+rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# wrk script for the memory run: 1 request in 4 without a cookie (a new
+# session), the others with the kept cookie (an update); stops after
+# E2E_LIMIT responses (one wrk thread, so the count is exact but for the
+# requests still in flight).
+write_mix_lua() {
+	cat > "$W/mix.lua" <<'EOF'
+local limit = tonumber(os.getenv("E2E_LIMIT"))
+local cookie = os.getenv("E2E_COOKIE")
+local sent, done = 0, 0
+request = function()
+	sent = sent + 1
+	if sent % 4 == 0 then
+		return wrk.format("GET", "/counter")
+	end
+	return wrk.format("GET", "/counter", { ["Cookie"] = cookie })
+end
+response = function(status, headers, body)
+	done = done + 1
+	if done >= limit then wrk.thread:stop() end
+end
+EOF
+}
+
+# mem_drive N: N more /counter requests of the mix, one wrk thread.
+mem_drive() {
+	E2E_LIMIT=$1 E2E_COOKIE=$MEM_COOKIE wrk -t1 -c4 -d300s \
+	    -s "$W/mix.lua" "$BASE/counter" > "$W/wrk-mem-$1.txt" 2>&1 ||
+	    die "wrk failed: $(cat "$W/wrk-mem-$1.txt")"
+	MEM_SENT=$((MEM_SENT + $(wrk_fig "$W/wrk-mem-$1.txt" requests)))
+	MEM_ERR=$((MEM_ERR + $(wrk_fig "$W/wrk-mem-$1.txt" errors)))
+}
+
+# ------------------------------------------------------------------
+
+main() {
+	local c_rps c_p50 c_p99 c_err h_rps h_p50 h_p99 h_err a_rps a_p50
+	local a_p99 a_err r_counter r_anon sig0 sig1 st_anon st_counter
+	local store_ok rss10 rss100 growth cookie_len header_len gb_pid
+	local t_counter t_anon t_rss
+
+	deps
+	pick_user
+	W=$(mktemp -d /tmp/crumb-bench-e2e.XXXXXX) || die "mktemp failed"
+	chmod 0755 "$W"
+	trap cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+
+	# ---- part 4: end to end
+	start_stack 4
+	COOKIE=$(fresh_cookie)
+	[ -n "$COOKIE" ] || die "GET /counter set no session cookie"
+
+	say "GET /hello ..."
+	wrk_run hello /hello
+	say "GET /counter with a kept cookie ..."
+	wrk_run counter /counter -H "Cookie: $COOKIE"
+	say "GET / anonymous ..."
+	sig0=$(store_sig)
+	wrk_run anon /
+	sig1=$(store_sig)
+	st_anon=$(strace_count 200 /)
+	st_counter=$(strace_count 20 /counter -H "Cookie: $COOKIE")
+
+	h_rps=$(wrk_fig "$W/wrk-hello.txt" rps)
+	h_p50=$(wrk_fig "$W/wrk-hello.txt" p50)
+	h_p99=$(wrk_fig "$W/wrk-hello.txt" p99)
+	h_err=$(wrk_fig "$W/wrk-hello.txt" errors)
+	c_rps=$(wrk_fig "$W/wrk-counter.txt" rps)
+	c_p50=$(wrk_fig "$W/wrk-counter.txt" p50)
+	c_p99=$(wrk_fig "$W/wrk-counter.txt" p99)
+	c_err=$(wrk_fig "$W/wrk-counter.txt" errors)
+	a_rps=$(wrk_fig "$W/wrk-anon.txt" rps)
+	a_p50=$(wrk_fig "$W/wrk-anon.txt" p50)
+	a_p99=$(wrk_fig "$W/wrk-anon.txt" p99)
+	a_err=$(wrk_fig "$W/wrk-anon.txt" errors)
+	r_counter=$(ratio "$c_rps" "$h_rps")
+	r_anon=$(ratio "$a_rps" "$h_rps")
+	# No store I/O: the footprint is unchanged over the whole wrk run,
+	# and strace saw no call on the store's files (while it did see
+	# calls at all, and did see the store's files for /counter).
+	store_ok=no
+	if [ "$sig0" = "$sig1" ] && [ "${st_anon% *}" = 0 ] &&
+	    [ "${st_anon#* }" -gt 0 ] && [ "${st_counter% *}" -gt 0 ]; then
+		store_ok=yes
+	fi
+	stop_stack
+
+	# ---- part 5: memory, one guestbook worker
+	start_stack 1
+	gb_pid=${GB_PIDS%% *}
+	MEM_COOKIE=$(fresh_cookie)
+	cookie_len=$(( ${#MEM_COOKIE} - 3 ))     # the value, without "id="
+	header_len=$(curl -s -o /dev/null -D - --max-time 5 "$BASE/counter" |
+	    tr -d '\r' | grep -i '^set-cookie: id=' | head -n 1 |
+	    awk '{ sub(/^[^:]*: */, ""); print length($0) }')
+	write_mix_lua
+	MEM_SENT=0
+	MEM_ERR=0
+	say "memory: $MEM_FIRST requests to one worker (pid $gb_pid) ..."
+	mem_drive "$MEM_FIRST"
+	rss10=$(rss_kb "$gb_pid")
+	say "memory: $((MEM_REQUESTS - MEM_FIRST)) more ..."
+	mem_drive "$((MEM_REQUESTS - MEM_FIRST))"
+	rss100=$(rss_kb "$gb_pid")
+	growth=$(awk -v a="$rss10" -v b="$rss100" \
+	    'BEGIN { printf "%.1f\n", a > 0 ? (b - a) * 100 / a : 0 }')
+	MEM_ROWS=$(as_owner sqlite3 "$STATE/sessions.db" \
+	    'SELECT count(*) FROM crumb_sessions' 2>/dev/null)
+	stop_stack
+
+	# ---- report
+	echo
+	echo "End to end: private Apache 2.4 (event MPM) + mod_proxy_fcgi" \
+	    "(enablereuse=$REUSE), spawn-fcgi, wrk -t$THREADS -c$CONNS" \
+	    "-d${DURATION}s after ${WARMUP}s warm-up, loopback, $(nproc) cores"
+	printf '%-28s %10s %10s %10s %8s %8s\n' request "req/s" "p50 ms" \
+	    "p99 ms" errors "ratio"
+	printf '%-28s %10s %10s %10s %8s %8s\n' "GET /hello (no session)" \
+	    "$h_rps" "$h_p50" "$h_p99" "$h_err" "1.000"
+	printf '%-28s %10s %10s %10s %8s %8s\n' "GET /counter (kept cookie)" \
+	    "$c_rps" "$c_p50" "$c_p99" "$c_err" "$r_counter"
+	printf '%-28s %10s %10s %10s %8s %8s\n' "GET / (anonymous)" \
+	    "$a_rps" "$a_p50" "$a_p99" "$a_err" "$r_anon"
+	echo "ratios: counter/hello $r_counter, anonymous-/ /hello $r_anon"
+	echo "anonymous GET / store I/O: none=$store_ok" \
+	    "(store before: $sig0; after: $sig1;" \
+	    "strace of the workers, 200 GET /: ${st_anon% *} of" \
+	    "${st_anon#* } calls on sessions.db*;" \
+	    "20 GET /counter: ${st_counter% *} of ${st_counter#* })"
+	echo
+	echo "Memory: one guestbook worker, $MEM_SENT GET /counter" \
+	    "(1 in 4 new sessions, $MEM_ERR errors, $MEM_ROWS rows stored)"
+	printf '%-36s %10s\n' "VmRSS after $MEM_FIRST requests" "$rss10 kB"
+	printf '%-36s %10s\n' "VmRSS after $MEM_REQUESTS requests" "$rss100 kB"
+	printf '%-36s %10s\n' "growth" "$growth %"
+	printf '%-36s %10s\n' "session cookie value (empty client state)" \
+	    "$cookie_len B"
+	printf '%-36s %10s\n' "whole Set-Cookie header value" "$header_len B"
+	echo
+
+	t_counter=$(awk -v r="$r_counter" 'BEGIN { print (r >= 0.85) ? "met" : "missed" }')
+	t_anon=$(awk -v r="$r_anon" -v ok="$store_ok" \
+	    'BEGIN { print (r >= 0.95 && ok == "yes") ? "met" : "missed" }')
+	t_rss=$(awk -v g="$growth" 'BEGIN { print (g <= 5 && g >= -5) ? "met" : "missed" }')
+	[ "$c_err$h_err$a_err" = 000 ] || { t_counter=missed; t_anon=missed; }
+	[ "$MEM_ERR" = 0 ] || t_rss=missed
+
+	{
+		echo "# bench/e2e.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+		    "threads=$THREADS conns=$CONNS duration=$DURATION" \
+		    "enablereuse=$REUSE"
+		echo "hello_rps=$h_rps"
+		echo "hello_p50_ms=$h_p50"
+		echo "hello_p99_ms=$h_p99"
+		echo "hello_errors=$h_err"
+		echo "counter_rps=$c_rps"
+		echo "counter_p50_ms=$c_p50"
+		echo "counter_p99_ms=$c_p99"
+		echo "counter_errors=$c_err"
+		echo "anon_rps=$a_rps"
+		echo "anon_p50_ms=$a_p50"
+		echo "anon_p99_ms=$a_p99"
+		echo "anon_errors=$a_err"
+		echo "anon_store_io_none=$store_ok"
+		echo "e2e_counter_ratio=$r_counter"
+		echo "e2e_anon_ratio=$r_anon"
+		echo "worker_rss_kb_10k=$rss10"
+		echo "worker_rss_kb_100k=$rss100"
+		echo "worker_rss_growth_pct=$growth"
+		echo "mem_requests=$MEM_SENT"
+		echo "mem_errors=$MEM_ERR"
+		echo "cookie_value_bytes=$cookie_len"
+		echo "set_cookie_header_bytes=$header_len"
+		echo "target_e2e_counter_ratio=$t_counter"
+		echo "target_e2e_anon_ratio=$t_anon"
+		echo "target_worker_rss_growth=$t_rss"
+	} > "$OUT"
+
+	echo "target e2e_counter_ratio: $r_counter (want >= 0.85) $t_counter"
+	echo "target e2e_anon_ratio: $r_anon (want >= 0.95) $t_anon"
+	echo "target worker_rss_growth: $growth% (want <= 5%) $t_rss"
+}
+
+main "$@"

@@ -1,0 +1,28 @@
+#!/bin/bash
+# `make bench`: in-process round trips against the floor, scaling and
+# purge (bench-session), then end to end through Apache (e2e.sh).  The
+# last lines are one per target: "target NAME: MEASURED (want OP GOAL) met".
+#
+#   bench/run.sh BUILD_DIR [--quick]
+set -euo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:?usage: bench/run.sh BUILD_DIR [--quick]}" && pwd)
+QUICK=${2:-}
+OUT=$BUILD/bench-output
+mkdir -p "$OUT"
+bash "$TOP/scripts/deps.sh" wrk apache2 spawn-fcgi curl sqlite3 python3
+
+echo "== crumb $(sed -n 's/^#define CRUMB_VERSION_STRING "\(.*\)"/\1/p' "$TOP/lib/crumb.h")," \
+    "$(nproc) cores, $(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -1)"
+args=(-o "$OUT/targets-session.txt" -d "$OUT")
+[ "$QUICK" = --quick ] && args+=(-q)
+"$BUILD/bench/bench-session" "${args[@]}" | grep -v '^target '
+
+echo
+bash "$TOP/bench/e2e.sh" "$BUILD" ${QUICK:+"$QUICK"} | tee "$OUT/e2e.log" |
+    grep -v '^target '
+
+echo
+echo "Targets:"
+cat "$OUT/targets-session.txt"
+grep '^target ' "$OUT/e2e.log" || echo "target e2e: no result (missed)"
