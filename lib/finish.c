@@ -270,7 +270,7 @@ value_room(crumb_session *s)
 }
 
 static int
-seal(crumb_session *s, cJSON *client, char **value)
+seal(crumb_session *s, cJSON *client, int64_t expires, char **value)
 {
 	crumb_payload p;
 
@@ -279,7 +279,7 @@ seal(crumb_session *s, cJSON *client, char **value)
 	memcpy(p.id, s->id, CRUMB_ID_LEN);
 	p.has_id = 1;
 	p.created = s->created;
-	p.expires = s->now + crumb_session_ttl(s);
+	p.expires = expires;
 	p.ttl = s->ttl;
 	p.persistent = s->persistent;
 	p.client = client;
@@ -290,7 +290,7 @@ int
 crumb_session_client_fits(crumb_session *s, const cJSON *client)
 {
 	char *value = NULL;
-	int rc = seal(s, (cJSON *)client, &value);
+	int rc = seal(s, (cJSON *)client, s->now + crumb_session_ttl(s), &value);
 
 	free(value);
 	return rc;
@@ -332,10 +332,10 @@ finish_invalidated(crumb_session *s, crumb_buf *b)
 	return CRUMB_OK;
 }
 
-/* Session not loaded: the ID may still need renaming or its expiry
- * pushed back, without reading the record. */
+/* Without writing the record: rename it if the ID was cycled, and push
+ * its expiry back when extend is set. */
 static int
-blind_update(crumb_session *s)
+blind_update(crumb_session *s, int extend)
 {
 	crumb_store *st = s->cfg->store;
 	uint8_t hash[CRUMB_HASH_LEN];
@@ -345,7 +345,7 @@ blind_update(crumb_session *s)
 		return CRUMB_OK;
 	if (renamed(s) && (rc = change_id(s)) != CRUMB_OK)
 		return rc;
-	if (!s->has_rec_id)
+	if (!s->has_rec_id || !extend)
 		return CRUMB_OK;
 	hash_of(s->rec_id, hash);
 	rc = st->ops->touch(st->ctx, hash, s->now, s->now + crumb_session_ttl(s));
@@ -358,7 +358,8 @@ static int
 finish_live(crumb_session *s, crumb_buf *b)
 {
 	char *value = NULL;
-	int rc, emit;
+	int64_t expires;
+	int rc, emit, extend;
 
 	if ((rc = persist(s, 1)) != CRUMB_OK)
 		return rc;
@@ -367,21 +368,25 @@ finish_live(crumb_session *s, crumb_buf *b)
 			expire_line(s, b);
 		return CRUMB_OK;
 	}
-	emit = s->cookie_dirty || s->client.modified || s->wrote || ttl_due(s);
+	/* A new expiry when the record was written, the TTL is due for
+	 * extension or changed, or the session is new.  A change of the
+	 * client state alone keeps the old expiry, so it needs no store. */
+	extend = s->wrote || ttl_due(s) || s->expiry_changed || !s->incoming;
+	emit = s->cookie_dirty || s->client.modified || s->wrote || extend;
 	/* A visitor with nothing stored anywhere gets no cookie. */
 	if (!s->incoming && !s->exists && s->client.map->child == NULL)
 		emit = 0;
 	if (!emit)
 		return CRUMB_OK;
-	/* The cookie's new expiry must not outlive the record's. */
 	if (!s->wrote && (!s->loaded || s->exists) &&
-	    (rc = blind_update(s)) != CRUMB_OK)
+	    (rc = blind_update(s, extend && s->incoming)) != CRUMB_OK)
 		return rc;
-	if ((rc = seal(s, s->client.map, &value)) != CRUMB_OK)
+	expires = extend ? s->now + crumb_session_ttl(s) : s->in.expires;
+	if ((rc = seal(s, s->client.map, expires, &value)) != CRUMB_OK)
 		return crumb_session_fail(s, rc, rc == CRUMB_E_TOO_LARGE ?
 		    "session cookie would exceed 4096 bytes" : NULL);
 	crumb_set_cookie_line(b, crumb_cookie_name(s->cfg), value,
-	    crumb_session_ttl(s), crumb_session_persistent(s),
+	    expires - s->now, crumb_session_persistent(s),
 	    crumb_cookie_path(s->cfg), crumb_cookie_domain(s->cfg),
 	    crumb_cookie_flags(s->cfg));
 	free(value);

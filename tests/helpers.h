@@ -1,0 +1,79 @@
+/*
+ * Shared test helpers: a settable clock, config and request shortcuts,
+ * Set-Cookie parsing, a counting in-memory store built on crumb_store_new,
+ * and temporary directories.  Helpers that cannot go on exit(1): they set
+ * up the test rather than test anything.
+ */
+#ifndef CRUMB_TEST_HELPERS_H
+#define CRUMB_TEST_HELPERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crumb.h"
+
+#define T_START 1000000   /* test clock's starting time (1970) */
+
+/* A clock the test moves by hand: crumb_config_set_clock(cfg, tclock_now, &c). */
+struct tclock {
+	int64_t now;
+};
+int64_t tclock_now(void *ud);
+
+/* A config with a 32-byte key of keybyte repeated, the store (may be NULL)
+ * and the clock (may be NULL).  Exits on failure.  crumb_config_free. */
+crumb_config *tcfg_new(crumb_store *store, struct tclock *clk,
+    unsigned char keybyte);
+/* Fills key with keybyte repeated CRUMB_KEY_LEN times. */
+void tkey(unsigned char key[CRUMB_KEY_LEN], unsigned char keybyte);
+
+/* Begins a session or exits. */
+crumb_session *tbegin(crumb_config *cfg, const char *cookie_header);
+
+/* Finishes s, frees it, and returns finish's result.  *headers (may be
+ * NULL) gets the header text (new, free with free()); *pair (may be NULL)
+ * gets "name=value" of the Set-Cookie for cookie name, or NULL. */
+int tend(crumb_session *s, const char *name, char **headers, char **pair);
+
+/* "name=value" of the first "Set-Cookie: name=..." line; new (free()),
+ * NULL when there is none. */
+char *tcookie_pair(const char *headers, const char *name);
+/* The whole Set-Cookie line for name without "Set-Cookie: " and CRLF;
+ * new (free()), NULL when there is none. */
+char *tcookie_line(const char *headers, const char *name);
+/* Value part of "name=value" (borrowed from pair). */
+const char *tpair_value(const char *pair);
+/* Non-zero when line has attribute attr (case-insensitive).  When val is
+ * not NULL it gets the attribute's value ("" for flags). */
+int tcookie_attr(const char *line, const char *attr, char *val,
+    size_t vlen);
+/* Number of "Set-Cookie:" lines. */
+int tcount_set_cookie(const char *headers);
+
+/*
+ * Counting store: a linear map behind crumb_store_new.  Every op bumps a
+ * counter; tmap_fail makes every op fail with err and errmsg "simulated
+ * store failure".  The map is owned by the crumb_store (freed by
+ * crumb_store_free).
+ */
+struct tcounts {
+	unsigned create, load, update, touch, remove, change_id, purge,
+	    user_remove, user_list;
+};
+struct tmap;
+struct tmap *tmap_store_new(crumb_store **out);
+struct tcounts *tmap_counts(struct tmap *m);
+unsigned tmap_total(const struct tmap *m);
+void tmap_reset(struct tmap *m);
+void tmap_fail(struct tmap *m, int err);
+/* Records held, expired or not. */
+size_t tmap_records(const struct tmap *m);
+
+/* A new temporary directory (new, free with tdir_remove, which also
+ * deletes the files in it). */
+char *tdir_new(void);
+void tdir_remove(char *dir);
+/* dir/name; new, free(). */
+char *tpath(const char *dir, const char *name);
+
+#endif /* CRUMB_TEST_HELPERS_H */

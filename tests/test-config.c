@@ -1,0 +1,276 @@
+/* Configuration: argument checks, keys (set, old, key files, generated
+ * key files), missing key, missing store, crumb_session_begin_env. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "check.h"
+#include "helpers.h"
+
+static struct tclock clk = { T_START };
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	REQUIRE(f != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+static char *
+make_cookie(crumb_config *cfg)
+{
+	crumb_session *s = tbegin(cfg, NULL);
+	char *pair = NULL;
+
+	CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "n", 1));
+	CHECK_OK(tend(s, "id", NULL, &pair));
+	return pair;
+}
+
+static int
+reads(crumb_config *cfg, const char *pair)
+{
+	crumb_session *s = tbegin(cfg, pair);
+	double d;
+	int r = crumb_state_get_number(crumb_session_server(s), "n", &d) ==
+	    CRUMB_OK;
+
+	crumb_session_free(s);
+	return r;
+}
+
+static void
+test_args(void)
+{
+	crumb_config *cfg = NULL;
+	crumb_session *s = NULL;
+	unsigned char key[CRUMB_KEY_LEN];
+
+	TEST("argument checks");
+	tkey(key, 1);
+	CHECK_RC(crumb_config_new(NULL), CRUMB_E_INVAL);
+	CHECK_OK(crumb_config_new(&cfg));
+	REQUIRE(cfg != NULL);
+	CHECK_RC(crumb_config_set_key(cfg, key, 16), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_key(cfg, key, 33), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_key(cfg, NULL, 32), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_key(NULL, key, 32), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_add_old_key(cfg, key, 31), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_store(NULL, NULL), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_ttl(cfg, -1), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_ttl(cfg, 0), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_ttl_extension(cfg, (crumb_ttl_policy)9, 0),
+	    CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_ttl_extension(cfg, CRUMB_TTL_ON_REQUEST,
+	    -1), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_absolute_lifetime(cfg, -1), CRUMB_E_INVAL);
+	CHECK_OK(crumb_config_set_clock(cfg, NULL, NULL));
+	CHECK_RC(crumb_session_begin(NULL, NULL, &s), CRUMB_E_INVAL);
+	CHECK_RC(crumb_session_begin(cfg, NULL, NULL), CRUMB_E_INVAL);
+
+	TEST("no key: CRUMB_E_NOKEY when a cookie must be sealed");
+	{
+		crumb_store *store = NULL;
+		int rc;
+		char *h = NULL;
+
+		REQUIRE(crumb_store_memory_new(&store) == CRUMB_OK);
+		CHECK_OK(crumb_config_set_store(cfg, store));
+		rc = crumb_session_begin(cfg, NULL, &s);
+		if (rc == CRUMB_OK) {
+			rc = crumb_state_insert_number(
+			    crumb_session_server(s), "n", 1);
+			if (rc == CRUMB_OK)
+				rc = crumb_session_finish_str(s, &h);
+			crumb_free(h);
+			crumb_session_free(s);
+		}
+		CHECK_RC(rc, CRUMB_E_NOKEY);
+		crumb_config_free(cfg);
+		crumb_store_free(store);
+	}
+}
+
+static void
+test_no_store(void)
+{
+	crumb_config *cfg = tcfg_new(NULL, &clk, 0xD1);
+	crumb_session *s;
+	char *pair = NULL;
+	const char *v;
+	int rc;
+
+	TEST("no store: client state works, server state is an error");
+	s = tbegin(cfg, NULL);
+	CHECK_OK(crumb_state_insert_string(crumb_session_client(s), "c", "1"));
+	CHECK_OK(tend(s, "id", NULL, &pair));
+	CHECK(pair != NULL);
+	s = tbegin(cfg, pair);
+	CHECK_OK(crumb_state_get_string(crumb_session_client(s), "c", &v));
+	rc = crumb_state_insert_string(crumb_session_server(s), "x", "1");
+	if (rc == CRUMB_OK) {
+		char *h = NULL;
+
+		rc = crumb_session_finish_str(s, &h);
+		crumb_free(h);
+	}
+	CHECK(rc != CRUMB_OK);
+	crumb_session_free(s);
+	free(pair);
+	crumb_config_free(cfg);
+}
+
+static void
+test_key_files(const char *dir)
+{
+	crumb_store *store = NULL;
+	crumb_config *a = NULL, *b = NULL, *c = NULL;
+	char *kf = tpath(dir, "key"), *k2 = tpath(dir, "key2");
+	char *bad = tpath(dir, "bad"), *gen = tpath(dir, "gen");
+	char *pair;
+	struct stat sb;
+
+	REQUIRE(crumb_store_memory_new(&store) == CRUMB_OK);
+
+	TEST("key file: 64 hex digits with whitespace");
+	write_file(kf, "  00112233445566778899aabbccddeeff"
+	    "00112233445566778899AABBCCDDEEFF\n\n");
+	write_file(k2, "ffeeddccbbaa99887766554433221100"
+	    "ffeeddccbbaa99887766554433221100\n");
+	CHECK_OK(crumb_config_new(&a));
+	REQUIRE(a != NULL);
+	CHECK_OK(crumb_config_set_store(a, store));
+	CHECK_OK(crumb_config_load_key_file(a, kf, 0));
+	pair = make_cookie(a);
+	REQUIRE(pair != NULL);
+	/* Same key given as bytes reads it. */
+	{
+		static const unsigned char raw[CRUMB_KEY_LEN] = {
+			0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+			0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+			0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+			0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+		};
+
+		b = tcfg_new(store, NULL, 0);
+		CHECK_OK(crumb_config_set_key(b, raw, sizeof(raw)));
+		CHECK(reads(b, pair));
+		crumb_config_free(b);
+	}
+
+	TEST("key file as a retired key");
+	CHECK_OK(crumb_config_new(&c));
+	REQUIRE(c != NULL);
+	CHECK_OK(crumb_config_set_store(c, store));
+	CHECK_OK(crumb_config_load_key_file(c, k2, 0));
+	CHECK(!reads(c, pair));
+	CHECK_OK(crumb_config_load_key_file(c, kf, 1));
+	CHECK(reads(c, pair));
+	crumb_config_free(c);
+
+	TEST("bad key files");
+	write_file(bad, "0011223344556677889900112233445566778899"
+	    "0011223344556677889");                      /* 63 digits */
+	CHECK_RC(crumb_config_load_key_file(a, bad, 0), CRUMB_E_PARSE);
+	write_file(bad, "0011223344556677889900112233445566778899"
+	    "001122334455667788990");                    /* 65 digits */
+	CHECK_RC(crumb_config_load_key_file(a, bad, 0), CRUMB_E_PARSE);
+	write_file(bad, "zz11223344556677889900112233445566778899"
+	    "00112233445566778899aabb");
+	CHECK_RC(crumb_config_load_key_file(a, bad, 0), CRUMB_E_PARSE);
+	write_file(bad, "");
+	CHECK_RC(crumb_config_load_key_file(a, bad, 0), CRUMB_E_PARSE);
+	CHECK(crumb_config_load_key_file(a, "/nonexistent/key", 0) !=
+	    CRUMB_OK);
+	CHECK_RC(crumb_config_load_key_file(a, NULL, 0), CRUMB_E_INVAL);
+	/* The failed loads left the key alone. */
+	CHECK(reads(a, pair));
+	free(pair);
+
+	TEST("crumb_key_generate_file");
+	CHECK_OK(crumb_key_generate_file(gen));
+	CHECK(stat(gen, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+	CHECK(crumb_key_generate_file(gen) != CRUMB_OK);
+	CHECK(crumb_key_generate_file(kf) != CRUMB_OK);
+	b = NULL;
+	CHECK_OK(crumb_config_new(&b));
+	REQUIRE(b != NULL);
+	CHECK_OK(crumb_config_set_store(b, store));
+	CHECK_OK(crumb_config_load_key_file(b, gen, 0));
+	pair = make_cookie(b);
+	CHECK(pair != NULL);
+	CHECK(pair != NULL && !reads(a, pair));
+	CHECK_OK(crumb_config_load_key_file(a, gen, 0));
+	CHECK(pair != NULL && reads(a, pair));
+	free(pair);
+	{
+		/* Two generated keys differ. */
+		char *gen2 = tpath(dir, "gen2");
+		crumb_config *d = NULL;
+
+		CHECK_OK(crumb_key_generate_file(gen2));
+		CHECK_OK(crumb_config_new(&d));
+		REQUIRE(d != NULL);
+		CHECK_OK(crumb_config_set_store(d, store));
+		CHECK_OK(crumb_config_load_key_file(d, gen2, 0));
+		pair = make_cookie(b);
+		CHECK(pair != NULL && !reads(d, pair));
+		free(pair);
+		crumb_config_free(d);
+		free(gen2);
+	}
+	crumb_config_free(a);
+	crumb_config_free(b);
+	crumb_store_free(store);
+	free(kf);
+	free(k2);
+	free(bad);
+	free(gen);
+}
+
+static void
+test_env(void)
+{
+	crumb_store *store = NULL;
+	crumb_config *cfg;
+	crumb_session *s = NULL;
+	char *pair;
+	double d;
+
+	TEST("crumb_session_begin_env reads HTTP_COOKIE");
+	REQUIRE(crumb_store_memory_new(&store) == CRUMB_OK);
+	cfg = tcfg_new(store, &clk, 0xD2);
+	pair = make_cookie(cfg);
+	REQUIRE(pair != NULL);
+	setenv("HTTP_COOKIE", pair, 1);
+	CHECK_OK(crumb_session_begin_env(cfg, &s));
+	CHECK(s != NULL && !crumb_session_is_new(s));
+	CHECK(s != NULL && crumb_state_get_number(crumb_session_server(s),
+	    "n", &d) == CRUMB_OK);
+	crumb_session_free(s);
+	unsetenv("HTTP_COOKIE");
+	s = NULL;
+	CHECK_OK(crumb_session_begin_env(cfg, &s));
+	CHECK(s != NULL && crumb_session_is_new(s));
+	crumb_session_free(s);
+	free(pair);
+	crumb_config_free(cfg);
+	crumb_store_free(store);
+}
+
+int
+main(void)
+{
+	char *dir = tdir_new();
+
+	test_args();
+	test_no_store();
+	test_key_files(dir);
+	test_env();
+	tdir_remove(dir);
+	return CHECK_DONE();
+}

@@ -1,0 +1,353 @@
+/* Session cookie attributes (HttpOnly, Secure, SameSite, Path, Domain,
+ * the __Host- prefix) and other cookies queued with crumb_cookie_set /
+ * crumb_cookie_remove. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "check.h"
+#include "helpers.h"
+
+static crumb_store *store;
+
+/* The Set-Cookie line of a new session with one stored value. */
+static char *
+session_line(crumb_config *cfg, const char *name, char **pair)
+{
+	crumb_session *s = tbegin(cfg, NULL);
+	char *h = NULL, *line;
+
+	CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "n", 1));
+	CHECK_OK(tend(s, name, &h, pair));
+	line = h ? tcookie_line(h, name) : NULL;
+	free(h);
+	return line;
+}
+
+static void
+test_defaults(void)
+{
+	crumb_config *cfg = tcfg_new(store, NULL, 0x51);
+	char *line = session_line(cfg, "id", NULL);
+	char v[64];
+
+	TEST("defaults");
+	REQUIRE(line != NULL);
+	CHECK(tcookie_attr(line, "HttpOnly", NULL, 0));
+	CHECK(tcookie_attr(line, "Secure", NULL, 0));
+	CHECK(tcookie_attr(line, "SameSite", v, sizeof(v)));
+	CHECK(strcasecmp(v, "Lax") == 0);
+	CHECK(tcookie_attr(line, "Path", v, sizeof(v)));
+	CHECK_STR(v, "/");
+	CHECK(!tcookie_attr(line, "Domain", NULL, 0));
+	CHECK(tcookie_attr(line, "Max-Age", v, sizeof(v)));
+	CHECK_STR(v, "86400");
+	free(line);
+	crumb_config_free(cfg);
+}
+
+static void
+test_configured(void)
+{
+	crumb_config *cfg = tcfg_new(store, NULL, 0x52);
+	char *line, *pair = NULL;
+	char v[64];
+	crumb_session *s;
+
+	TEST("configured name, Path, Domain, flags off, SameSite=Strict");
+	CHECK_OK(crumb_config_set_cookie_name(cfg, "sess"));
+	CHECK_OK(crumb_config_set_cookie_path(cfg, "/app"));
+	CHECK_OK(crumb_config_set_cookie_domain(cfg, "example.com"));
+	CHECK_OK(crumb_config_set_secure(cfg, 0));
+	CHECK_OK(crumb_config_set_http_only(cfg, 0));
+	CHECK_OK(crumb_config_set_same_site(cfg, CRUMB_SAMESITE_STRICT));
+	line = session_line(cfg, "sess", &pair);
+	REQUIRE(line != NULL && pair != NULL);
+	CHECK(!tcookie_attr(line, "HttpOnly", NULL, 0));
+	CHECK(!tcookie_attr(line, "Secure", NULL, 0));
+	CHECK(tcookie_attr(line, "SameSite", v, sizeof(v)));
+	CHECK(strcasecmp(v, "Strict") == 0);
+	CHECK(tcookie_attr(line, "Path", v, sizeof(v)));
+	CHECK_STR(v, "/app");
+	CHECK(tcookie_attr(line, "Domain", v, sizeof(v)));
+	CHECK_STR(v, "example.com");
+	free(line);
+
+	/* The configured name is the one read back. */
+	s = tbegin(cfg, pair);
+	CHECK(!crumb_session_is_new(s));
+	crumb_session_free(s);
+	{
+		char *renamed = malloc(strlen(pair) + 8);
+
+		REQUIRE(renamed != NULL);
+		sprintf(renamed, "id=%s", tpair_value(pair));
+		s = tbegin(cfg, renamed);
+		CHECK(crumb_session_is_new(s));
+		crumb_session_free(s);
+		free(renamed);
+	}
+	free(pair);
+
+	TEST("SameSite=None and unset");
+	CHECK_OK(crumb_config_set_secure(cfg, 1));
+	CHECK_OK(crumb_config_set_same_site(cfg, CRUMB_SAMESITE_NONE));
+	line = session_line(cfg, "sess", NULL);
+	REQUIRE(line != NULL);
+	CHECK(tcookie_attr(line, "SameSite", v, sizeof(v)));
+	CHECK(strcasecmp(v, "None") == 0);
+	CHECK(tcookie_attr(line, "Secure", NULL, 0));
+	free(line);
+	CHECK_OK(crumb_config_set_same_site(cfg, CRUMB_SAMESITE_UNSET));
+	line = session_line(cfg, "sess", NULL);
+	REQUIRE(line != NULL);
+	CHECK(!tcookie_attr(line, "SameSite", NULL, 0));
+	free(line);
+
+	TEST("domain reset to NULL");
+	CHECK_OK(crumb_config_set_cookie_domain(cfg, NULL));
+	line = session_line(cfg, "sess", NULL);
+	REQUIRE(line != NULL);
+	CHECK(!tcookie_attr(line, "Domain", NULL, 0));
+	free(line);
+
+	TEST("bad configuration values");
+	CHECK_RC(crumb_config_set_cookie_name(cfg, ""), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_cookie_name(cfg, "a b"), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_cookie_name(cfg, "a;b"), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_cookie_name(cfg, "a=b"), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_cookie_name(cfg, NULL), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_cookie_path(cfg, "/a;b"), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_cookie_path(cfg, "/a\r\nX: y"),
+	    CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_cookie_domain(cfg, "a;b.com"),
+	    CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_set_same_site(cfg, (crumb_same_site)42),
+	    CRUMB_E_INVAL);
+	/* The name is unchanged by the failed calls. */
+	line = session_line(cfg, "sess", NULL);
+	CHECK(line != NULL);
+	free(line);
+	crumb_config_free(cfg);
+}
+
+static void
+test_host_prefix(void)
+{
+	crumb_config *cfg = tcfg_new(store, NULL, 0x53);
+	char *line, *pair = NULL;
+	char v[64];
+	crumb_session *s;
+
+	TEST("__Host- prefix forces Secure, Path=/ and no Domain");
+	CHECK_OK(crumb_config_set_secure(cfg, 0));
+	CHECK_OK(crumb_config_set_cookie_path(cfg, "/app"));
+	CHECK_OK(crumb_config_set_cookie_domain(cfg, "example.com"));
+	CHECK_OK(crumb_config_set_host_prefix(cfg, 1));
+	line = session_line(cfg, "__Host-id", &pair);
+	REQUIRE(line != NULL && pair != NULL);
+	CHECK(strncmp(line, "__Host-id=", 10) == 0);
+	CHECK(tcookie_attr(line, "Secure", NULL, 0));
+	CHECK(tcookie_attr(line, "Path", v, sizeof(v)));
+	CHECK_STR(v, "/");
+	CHECK(!tcookie_attr(line, "Domain", NULL, 0));
+	free(line);
+	s = tbegin(cfg, pair);
+	CHECK(!crumb_session_is_new(s));
+	crumb_session_free(s);
+
+	TEST("__Host- expiring cookie keeps Secure and Path=/");
+	s = tbegin(cfg, pair);
+	CHECK_OK(crumb_session_invalidate(s));
+	{
+		char *h = NULL;
+
+		CHECK_OK(tend(s, "__Host-id", &h, NULL));
+		line = h ? tcookie_line(h, "__Host-id") : NULL;
+		CHECK(line != NULL);
+		if (line != NULL) {
+			CHECK(tcookie_attr(line, "Max-Age", v, sizeof(v)));
+			CHECK_STR(v, "0");
+			CHECK(tcookie_attr(line, "Secure", NULL, 0));
+			CHECK(tcookie_attr(line, "Path", v, sizeof(v)));
+			CHECK_STR(v, "/");
+			CHECK(!tcookie_attr(line, "Domain", NULL, 0));
+		}
+		free(line);
+		free(h);
+	}
+	free(pair);
+
+	TEST("__Host- prefix off again");
+	CHECK_OK(crumb_config_set_host_prefix(cfg, 0));
+	line = session_line(cfg, "id", NULL);
+	CHECK(line != NULL);
+	free(line);
+	crumb_config_free(cfg);
+}
+
+static void
+test_queued(void)
+{
+	crumb_config *cfg = tcfg_new(store, NULL, 0x54);
+	crumb_session *s;
+	char *h = NULL, *line;
+	char v[64];
+	size_t i;
+	int nq;
+
+	TEST("queued cookies");
+	s = tbegin(cfg, NULL);
+	CHECK_OK(crumb_cookie_set(s, "theme", "dark", 3600, "/", NULL,
+	    CRUMB_COOKIE_SECURE | CRUMB_COOKIE_HTTP_ONLY |
+	    CRUMB_COOKIE_SAMESITE_STRICT));
+	CHECK_OK(crumb_cookie_set(s, "tmp", "1", -1, "/x", "example.org",
+	    CRUMB_COOKIE_SAMESITE_LAX));
+	CHECK_OK(crumb_cookie_set(s, "bare", "", -1, NULL, NULL, 0));
+	CHECK_OK(crumb_cookie_set(s, "q", "v!#$%&'()*+-./:<=>?@[]^_`{|}~",
+	    10, NULL, NULL, CRUMB_COOKIE_SAMESITE_NONE | CRUMB_COOKIE_SECURE));
+	{
+		/* RFC 6265 also allows a DQUOTEd value; the header asks for
+		 * cookie-octets.  Either way: emitted as is, or refused. */
+		int rc = crumb_cookie_set(s, "qq", "\"quoted\"", -1, NULL,
+		    NULL, 0);
+
+		CHECK(rc == CRUMB_OK || rc == CRUMB_E_INVAL);
+		nq = rc == CRUMB_OK;
+	}
+	CHECK_OK(crumb_cookie_remove(s, "old", "/", NULL));
+	CHECK_OK(tend(s, "id", &h, NULL));
+	REQUIRE(h != NULL);
+	/* Queued cookies alone: no session cookie for a new visitor. */
+	CHECK(tcount_set_cookie(h) == 5 + nq);
+	line = tcookie_line(h, "id");
+	CHECK(line == NULL);
+	free(line);
+
+	line = tcookie_line(h, "theme");
+	REQUIRE(line != NULL);
+	CHECK(strncmp(line, "theme=dark", 10) == 0);
+	CHECK(tcookie_attr(line, "Max-Age", v, sizeof(v)));
+	CHECK_STR(v, "3600");
+	CHECK(tcookie_attr(line, "Path", v, sizeof(v)));
+	CHECK_STR(v, "/");
+	CHECK(tcookie_attr(line, "Secure", NULL, 0));
+	CHECK(tcookie_attr(line, "HttpOnly", NULL, 0));
+	CHECK(tcookie_attr(line, "SameSite", v, sizeof(v)));
+	CHECK(strcasecmp(v, "Strict") == 0);
+	CHECK(!tcookie_attr(line, "Domain", NULL, 0));
+	free(line);
+
+	line = tcookie_line(h, "tmp");
+	REQUIRE(line != NULL);
+	CHECK(!tcookie_attr(line, "Max-Age", NULL, 0));
+	CHECK(!tcookie_attr(line, "Expires", NULL, 0));
+	CHECK(!tcookie_attr(line, "Secure", NULL, 0));
+	CHECK(!tcookie_attr(line, "HttpOnly", NULL, 0));
+	CHECK(tcookie_attr(line, "Domain", v, sizeof(v)));
+	CHECK_STR(v, "example.org");
+	CHECK(tcookie_attr(line, "Path", v, sizeof(v)));
+	CHECK_STR(v, "/x");
+	CHECK(tcookie_attr(line, "SameSite", v, sizeof(v)));
+	CHECK(strcasecmp(v, "Lax") == 0);
+	free(line);
+
+	line = tcookie_line(h, "bare");
+	REQUIRE(line != NULL);
+	CHECK(strncmp(line, "bare=", 5) == 0);
+	CHECK(!tcookie_attr(line, "Path", NULL, 0));
+	CHECK(!tcookie_attr(line, "SameSite", NULL, 0));
+	free(line);
+
+	line = tcookie_line(h, "q");
+	REQUIRE(line != NULL);
+	CHECK(strncmp(line, "q=v!#$%&'()*+-./:<=>?@[]^_`{|}~;", 32) == 0);
+	CHECK(tcookie_attr(line, "SameSite", v, sizeof(v)));
+	CHECK(strcasecmp(v, "None") == 0);
+	free(line);
+
+	line = tcookie_line(h, "old");
+	REQUIRE(line != NULL);
+	CHECK(tcookie_attr(line, "Max-Age", v, sizeof(v)));
+	CHECK_STR(v, "0");
+	free(line);
+	free(h);
+
+	TEST("queued cookies next to the session cookie");
+	s = tbegin(cfg, NULL);
+	CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "n", 1));
+	CHECK_OK(crumb_cookie_set(s, "a", "1", -1, NULL, NULL, 0));
+	h = NULL;
+	CHECK_OK(tend(s, "id", &h, NULL));
+	CHECK(h != NULL && tcount_set_cookie(h) == 2);
+	line = h ? tcookie_line(h, "a") : NULL;
+	CHECK(line != NULL);
+	free(line);
+	line = h ? tcookie_line(h, "id") : NULL;
+	CHECK(line != NULL);
+	free(line);
+	free(h);
+
+	TEST("invalid cookie names and values");
+	{
+		static const char *bad_names[] = {
+			"", "a b", "a;b", "a=b", "a,b", "a\"b", "a\tb",
+			"a(b", "a)b", "a/b", "a@b", "a:b", "a?b", "a{b",
+			"a[b", "a\\b", "\x7f", "a\x01", "\xc3\xa9",
+		};
+		static const char *bad_values[] = {
+			"a b", "a;b", "a,b", "a\\b", "a\"b", "\"unclosed",
+			"a\tb", "a\x01", "a\x7f", "\xc3\xa9", "a\r\nX: y",
+		};
+		int bad = 0;
+
+		s = tbegin(cfg, NULL);
+		for (i = 0; i < sizeof(bad_names) / sizeof(*bad_names); i++)
+			if (crumb_cookie_set(s, bad_names[i], "v", -1, NULL,
+			    NULL, 0) != CRUMB_E_INVAL) {
+				fprintf(stderr, "name %zu accepted\n", i);
+				bad++;
+			}
+		for (i = 0; i < sizeof(bad_values) / sizeof(*bad_values);
+		    i++)
+			if (crumb_cookie_set(s, "n", bad_values[i], -1, NULL,
+			    NULL, 0) != CRUMB_E_INVAL) {
+				fprintf(stderr, "value %zu accepted\n", i);
+				bad++;
+			}
+		CHECK(bad == 0);
+		CHECK_RC(crumb_cookie_set(s, NULL, "v", -1, NULL, NULL, 0),
+		    CRUMB_E_INVAL);
+		CHECK_RC(crumb_cookie_set(s, "n", NULL, -1, NULL, NULL, 0),
+		    CRUMB_E_INVAL);
+		CHECK_RC(crumb_cookie_set(s, "n", "v", -1, "/a;b", NULL, 0),
+		    CRUMB_E_INVAL);
+		CHECK_RC(crumb_cookie_set(s, "n", "v", -1, NULL, "x;y", 0),
+		    CRUMB_E_INVAL);
+		CHECK_RC(crumb_cookie_set(s, "n", "v", -1, "/\r\n", NULL, 0),
+		    CRUMB_E_INVAL);
+		CHECK_RC(crumb_cookie_remove(s, "a b", NULL, NULL),
+		    CRUMB_E_INVAL);
+		CHECK_RC(crumb_cookie_remove(s, NULL, NULL, NULL),
+		    CRUMB_E_INVAL);
+		/* Rejected cookies are not emitted. */
+		h = NULL;
+		CHECK_OK(tend(s, "id", &h, NULL));
+		CHECK(h != NULL && tcount_set_cookie(h) == 0);
+		free(h);
+	}
+	crumb_config_free(cfg);
+}
+
+int
+main(void)
+{
+	REQUIRE(crumb_store_memory_new(&store) == CRUMB_OK);
+	test_defaults();
+	test_configured();
+	test_host_prefix();
+	test_queued();
+	crumb_store_free(store);
+	return CHECK_DONE();
+}
