@@ -8,8 +8,9 @@
 #      example program, compiled with pkg-config, behind Apache;
 #   3. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #      `make check` again;
-#   4. runs the unit tests under valgrind memcheck (any error fails);
-#   5. runs the browser test (headless Chromium driven by playwright-core).
+#   4. runs each libFuzzer target briefly (clang, ASan + UBSan);
+#   5. runs the unit tests under valgrind memcheck (any error fails);
+#   6. runs the browser test (headless Chromium driven by playwright-core).
 # Build trees and test output land in build/.  Set SKIP_BROWSER=1 or
 # SKIP_VALGRIND=1 to leave a stage out while developing.
 set -euo pipefail
@@ -49,14 +50,20 @@ run_check() {
 	fi
 }
 
+# The installed copy goes where Apache's user (www-data, when we are
+# root) can read it, wherever this checkout is.
+PREFIX=$(mktemp -d /tmp/crumb-prefix.XXXXXX)
+chmod 0755 "$PREFIX"
+trap 'rm -rf "$PREFIX"' EXIT
+
 stage "build (-Werror) and make check"
-configure_in build/default --enable-werror --prefix="$TOP/build/prefix"
+configure_in build/default --enable-werror --prefix="$PREFIX"
 make -C build/default -j"$JOBS"
 run_check build/default
 
 stage "install + README example (pkg-config, Apache CGI, curl)"
 make -C build/default install >/dev/null
-bash tests/readme-example.sh "$TOP/build/default" "$TOP/build/prefix"
+bash tests/readme-example.sh "$TOP/build/default" "$PREFIX"
 
 stage "AddressSanitizer + UndefinedBehaviorSanitizer: make check"
 configure_in build/asan --enable-asan --enable-werror CC=clang
@@ -64,6 +71,9 @@ make -C build/asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_check build/asan
+
+stage "fuzzing (short run; scripts/fuzz.sh 600 for a long one)"
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 
 if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
 	stage "valgrind memcheck: unit tests"

@@ -1,0 +1,99 @@
+/*
+ * Internals of the sample guestbook (cgi-bin/guestbook).  Only the
+ * guestbook's own files include this; the library is used through
+ * crumb.h alone.
+ */
+#ifndef GB_H
+#define GB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crumb.h"
+
+/* Request bodies above this are refused with 413 before being read. */
+#define GB_BODY_MAX (64 * 1024)
+/* A refused body is still read and thrown away, up to this much (the
+ * LimitRequestBody of conf/apache-common.conf.in): a CGI program that
+ * exits with input unread makes mod_cgid reset the connection, and the
+ * client may never see the 4xx answer. */
+#define GB_DRAIN_MAX (1024 * 1024)
+#define GB_NAME_MAX 64          /* characters (code points) */
+#define GB_MESSAGE_MAX 1000     /* characters (code points) */
+
+/* gb-buf.c: a growable byte buffer.  After a failed allocation every
+ * later append is ignored and failed stays set, so that callers check
+ * once at the end. */
+struct gb_buf {
+	char *p;
+	size_t len;
+	size_t cap;
+	int failed;
+};
+
+void gb_buf_add(struct gb_buf *b, const char *s, size_t n);
+void gb_buf_puts(struct gb_buf *b, const char *s);
+void gb_buf_printf(struct gb_buf *b, const char *fmt, ...)
+    __attribute__((format(__printf__, 2, 3)));
+/* Appends s HTML-escaped (crumb_html_escape). */
+void gb_buf_puts_html(struct gb_buf *b, const char *s);
+void gb_buf_free(struct gb_buf *b);
+/* A crumb_write_fn appending to the gb_buf passed as ud. */
+int gb_buf_write_fn(const char *buf, size_t len, void *ud);
+
+/* gb-http.c: the request as CGI describes it. */
+struct gb_req {
+	const char *method;     /* REQUEST_METHOD, "" when missing */
+	char *path;             /* route: "/", "/login", ...; new */
+	crumb_form *form;       /* POST body, after gb_req_read_form */
+	int body_done;          /* the body was read to its end */
+};
+
+/* Fills req from the environment.  CRUMB_E_NOMEM or CRUMB_OK. */
+int gb_req_init(struct gb_req *req);
+/* Reads and parses an urlencoded body.  Returns 0, or the HTTP status
+ * that refuses it (400, 411, 413, 415, 503) with *why set to a short
+ * static explanation. */
+int gb_req_read_form(struct gb_req *req, const char **why);
+/* Reads what is left of the body (at most GB_DRAIN_MAX), discarding
+ * it; call before answering. */
+void gb_req_drain(struct gb_req *req);
+void gb_req_free(struct gb_req *req);
+/* Value of a form field, or NULL. */
+const char *gb_req_field(const struct gb_req *req, const char *name);
+
+/* gb-db.c: the entries database (schema sql/guestbook.sql). */
+struct gb_db;
+typedef int (*gb_entry_fn)(const char *author, const char *message,
+    int64_t created, void *ud);
+
+/* 0 on success; on failure -1 and *out holds a handle whose errmsg
+ * says why (or is NULL when out of memory). */
+int gb_db_open(const char *path, struct gb_db **out);
+void gb_db_close(struct gb_db *db);
+int gb_db_add(struct gb_db *db, const char *author, const char *message,
+    int64_t now);
+/* Newest first; stops when fn returns non-zero (returned as is). */
+int gb_db_foreach(struct gb_db *db, gb_entry_fn fn, void *ud);
+const char *gb_db_errmsg(const struct gb_db *db);
+
+/* gb-html.c: the pages. */
+struct gb_view {
+	const char *user;       /* NULL: anonymous */
+	const char *csrf;       /* set when user is */
+	const char *flash;      /* NULL: none pending */
+	const char *theme;      /* "light" or "dark" */
+};
+
+void gb_html_head(struct gb_buf *b, const struct gb_view *v);
+void gb_html_entry(struct gb_buf *b, const char *author,
+    const char *message, int64_t created);
+void gb_html_tail(struct gb_buf *b);
+/* A short page for an error status. */
+void gb_html_error(struct gb_buf *b, int status, const char *reason,
+    const char *why);
+
+/* Characters (code points) of valid UTF-8 text. */
+size_t gb_utf8_chars(const char *s);
+
+#endif /* GB_H */

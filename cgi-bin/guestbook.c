@@ -1,0 +1,626 @@
+/*
+ * guestbook: the crumb sample program.  Written against crumb.h and
+ * libfcgi's fcgi_stdio.h only, it runs unchanged as a plain CGI program
+ * (FCGI_Accept succeeds once) and as a FastCGI worker under spawn-fcgi.
+ *
+ * Routes (mounted at /; see issue 3 and README):
+ *   GET  /         entries, newest first; sign-in or post/sign-out forms
+ *   POST /login    name (1-64 characters)       -> 303 /
+ *   POST /post     message (1-1000), csrf       -> 303 /, flash
+ *   POST /logout   csrf                         -> 303 /, session gone
+ *   POST /theme    theme=light|dark (client-side state) -> 303 /
+ *   GET  /counter  {"count":N}, an atomic increment in server state
+ *
+ * Settings, read once per process before the first request (under
+ * FastCGI, getenv() afterwards sees the request, not the process):
+ *   CRUMB_STATE_DIR        holds sessions.db, guestbook.db and key
+ *   CRUMB_INSECURE_COOKIE  "1": no Secure attribute (plain-HTTP demos)
+ */
+#include <fcgi_stdio.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gb.h"
+
+/* A handler's failure that is not the library's: the entries database. */
+#define GB_E_DB (-1)
+
+struct gb_app {
+	char *state_dir;        /* NULL: CRUMB_STATE_DIR unset */
+	int insecure;
+	crumb_store *store;
+	crumb_config *cfg;
+	struct gb_db *db;
+	int ready;
+	time_t last_try;
+};
+
+struct gb_resp {
+	int status;
+	const char *ctype;
+	const char *location;
+	const char *allow;
+	struct gb_buf body;
+};
+
+struct gb_ctx {
+	struct gb_app *app;
+	struct gb_req *req;
+	crumb_session *s;
+	struct gb_resp *resp;
+};
+
+typedef int (*gb_handler)(struct gb_ctx *c);
+
+struct gb_route {
+	const char *path;
+	const char *method;     /* GET also answers HEAD where head is set */
+	int head;
+	int form;               /* reads an urlencoded body first */
+	gb_handler fn;
+	const char *allow;
+};
+
+/* ---------------------------------------------------------------- */
+/* Responses.                                                        */
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 303: return "See Other";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+static void
+fail_page(struct gb_resp *r, int status, const char *why)
+{
+	gb_buf_free(&r->body);
+	r->status = status;
+	r->ctype = "text/html; charset=utf-8";
+	r->location = NULL;
+	gb_html_error(&r->body, status, reason(status), why);
+}
+
+/* Handlers answer bad input themselves and carry on with CRUMB_OK. */
+static int
+refuse(struct gb_ctx *c, int status, const char *why)
+{
+	fail_page(c->resp, status, why);
+	return CRUMB_OK;
+}
+
+/* POST-redirect-GET: a reload never resubmits a form. */
+static int
+see_front(struct gb_ctx *c)
+{
+	c->resp->status = 303;
+	c->resp->location = "/";
+	c->resp->ctype = "text/html; charset=utf-8";
+	gb_buf_puts(&c->resp->body, "<a href=\"/\">Back to the guestbook</a>\n");
+	return CRUMB_OK;
+}
+
+/* Temporary trouble (store, disk, memory) is 503 so that clients and
+ * proxies retry; anything else is our bug. */
+static int
+status_of(int err)
+{
+	switch (err) {
+	case GB_E_DB:
+	case CRUMB_E_NOMEM:
+	case CRUMB_E_STORE:
+	case CRUMB_E_BUSY:
+	case CRUMB_E_READONLY:
+	case CRUMB_E_FULL:
+	case CRUMB_E_CORRUPT:
+	case CRUMB_E_CANTOPEN:
+	case CRUMB_E_CONFLICT:
+		return 503;
+	default:
+		return 500;
+	}
+}
+
+static void
+emit(const struct gb_req *req, struct gb_resp *r, const struct gb_buf *cookies)
+{
+	struct gb_buf h = { 0 };
+
+	gb_buf_printf(&h, "Status: %d %s\r\n", r->status, reason(r->status));
+	if (r->ctype != NULL)
+		gb_buf_printf(&h, "Content-Type: %s\r\n", r->ctype);
+	if (r->location != NULL)
+		gb_buf_printf(&h, "Location: %s\r\n", r->location);
+	if (r->allow != NULL)
+		gb_buf_printf(&h, "Allow: %s\r\n", r->allow);
+	/* The body is complete in memory: no chunked encoding needed. */
+	gb_buf_printf(&h, "Content-Length: %zu\r\n", r->body.len);
+	/* Pages carry per-user content and tokens: never cache them. */
+	gb_buf_puts(&h, "Cache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\n");
+	if (cookies->len > 0)
+		gb_buf_add(&h, cookies->p, cookies->len);
+	gb_buf_puts(&h, "\r\n");
+	if (h.failed) {
+		fputs("Status: 503 Service Unavailable\r\n\r\n", stdout);
+	} else {
+		fwrite(h.p, 1, h.len, stdout);
+		if (strcmp(req->method, "HEAD") != 0 && r->body.len > 0)
+			fwrite(r->body.p, 1, r->body.len, stdout);
+	}
+	gb_buf_free(&h);
+}
+
+/* ---------------------------------------------------------------- */
+/* Input checks.                                                     */
+
+/* 1..max characters of valid UTF-8, not only blanks, no control
+ * characters (but line breaks and tabs where multiline). */
+static int
+valid_text(const char *s, size_t max, int multiline)
+{
+	size_t n;
+	int blank = 1;
+	const unsigned char *p;
+
+	if (s == NULL || !crumb_utf8_valid(s, strlen(s)))
+		return 0;
+	n = gb_utf8_chars(s);
+	if (n < 1 || n > max)
+		return 0;
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '\n' || *p == '\r' || *p == '\t') {
+			if (!multiline)
+				return 0;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			return 0;
+		} else if (*p != ' ') {
+			blank = 0;
+		}
+	}
+	return !blank;
+}
+
+/* *ok = 1 when the form's csrf field matches the session's token.  A
+ * missing or malformed token is the client's fault (403); only store
+ * trouble comes back as an error. */
+static int
+csrf_ok(struct gb_ctx *c, int *ok)
+{
+	const char *given = gb_req_field(c->req, "csrf");
+	int rc;
+
+	*ok = 0;
+	if (given == NULL)
+		return CRUMB_OK;
+	rc = crumb_session_csrf_check(c->s, given);
+	if (rc == CRUMB_OK)
+		*ok = 1;
+	if (rc == CRUMB_OK || status_of(rc) != 503)
+		return CRUMB_OK;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* GET /                                                             */
+
+/* The flash is read once: taking it removes it from the state. */
+static int
+take_flash(crumb_session *s, char **out)
+{
+	crumb_state *st = crumb_session_server(s);
+	const char *f;
+	int rc;
+
+	*out = NULL;
+	rc = crumb_state_get_string(st, "flash", &f);
+	if (rc == CRUMB_E_NOT_FOUND)
+		return CRUMB_OK;
+	if (rc == CRUMB_E_TYPE)
+		return crumb_state_remove_raw(st, "flash");
+	if (rc != CRUMB_OK)
+		return rc;
+	if ((*out = strdup(f)) == NULL)
+		return CRUMB_E_NOMEM;
+	return crumb_state_remove_raw(st, "flash");
+}
+
+/* Only the two known names reach the class attribute. */
+static const char *
+theme_of(crumb_session *s)
+{
+	const char *t;
+
+	if (crumb_state_get_string(crumb_session_client(s), "theme", &t) ==
+	    CRUMB_OK && strcmp(t, "dark") == 0)
+		return "dark";
+	return "light";
+}
+
+static int
+add_entry(const char *author, const char *message, int64_t created,
+    void *ud)
+{
+	gb_html_entry(ud, author, message, created);
+	return 0;
+}
+
+static int
+h_index(struct gb_ctx *c)
+{
+	struct gb_view v = { NULL, NULL, NULL, "light" };
+	char *flash = NULL;
+	int rc;
+
+	if ((rc = crumb_session_get_user(c->s, &v.user)) != CRUMB_OK)
+		return rc;
+	if ((rc = take_flash(c->s, &flash)) != CRUMB_OK)
+		goto out;
+	/* Anonymous visitors get no token: a token would be stored state,
+	 * and a visitor who stores nothing must get no cookie. */
+	if (v.user != NULL &&
+	    (rc = crumb_session_csrf_token(c->s, &v.csrf)) != CRUMB_OK)
+		goto out;
+	v.flash = flash;
+	v.theme = theme_of(c->s);
+	c->resp->status = 200;
+	c->resp->ctype = "text/html; charset=utf-8";
+	gb_html_head(&c->resp->body, &v);
+	if (gb_db_foreach(c->app->db, add_entry, &c->resp->body) != 0) {
+		rc = GB_E_DB;
+		goto out;
+	}
+	gb_html_tail(&c->resp->body);
+out:
+	free(flash);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- */
+/* POST /login, /post, /logout, /theme                               */
+
+static int
+h_login(struct gb_ctx *c)
+{
+	const char *name = gb_req_field(c->req, "name");
+	int rc;
+
+	if (!valid_text(name, GB_NAME_MAX, 0))
+		return refuse(c, 400, "Please give a name of 1 to 64 "
+		    "characters, without control characters.");
+	/* A new ID at every privilege change defeats session fixation;
+	 * a new CSRF token too, so that one seen before does not carry
+	 * over to the signed-in session. */
+	if ((rc = crumb_session_cycle_id(c->s)) != CRUMB_OK)
+		return rc;
+	rc = crumb_state_remove_raw(crumb_session_server(c->s), "_csrf");
+	if (rc != CRUMB_OK && rc != CRUMB_E_NOT_FOUND)
+		return rc;
+	if ((rc = crumb_session_set_user(c->s, name)) != CRUMB_OK)
+		return rc;
+	return see_front(c);
+}
+
+static int
+h_post(struct gb_ctx *c)
+{
+	const char *user = NULL, *msg = gb_req_field(c->req, "message");
+	int rc, ok;
+
+	if ((rc = crumb_session_get_user(c->s, &user)) != CRUMB_OK)
+		return rc;
+	if (user == NULL)
+		return refuse(c, 403, "Please sign in before posting.");
+	if ((rc = csrf_ok(c, &ok)) != CRUMB_OK)
+		return rc;
+	if (!ok)
+		return refuse(c, 403, "The form has expired or did not come "
+		    "from this site.  Reload the page and try again.");
+	if (!valid_text(msg, GB_MESSAGE_MAX, 1))
+		return refuse(c, 400, "Please write a message of 1 to 1000 "
+		    "characters.");
+	if (gb_db_add(c->app->db, user, msg, (int64_t)time(NULL)) != 0)
+		return GB_E_DB;
+	rc = crumb_state_insert_string(crumb_session_server(c->s), "flash",
+	    "Thanks for signing");
+	if (rc != CRUMB_OK)
+		return rc;
+	return see_front(c);
+}
+
+static int
+h_logout(struct gb_ctx *c)
+{
+	int rc, ok;
+
+	if ((rc = csrf_ok(c, &ok)) != CRUMB_OK)
+		return rc;
+	if (!ok)
+		return refuse(c, 403, "The form has expired or did not come "
+		    "from this site.  Reload the page and try again.");
+	if ((rc = crumb_session_invalidate(c->s)) != CRUMB_OK)
+		return rc;
+	return see_front(c);
+}
+
+/* The theme is harmless to forge, so it needs no token, and it lives
+ * in the cookie: no server record for a visitor who only picks one. */
+static int
+h_theme(struct gb_ctx *c)
+{
+	const char *t = gb_req_field(c->req, "theme");
+	int rc;
+
+	if (t == NULL || (strcmp(t, "light") != 0 && strcmp(t, "dark") != 0))
+		return refuse(c, 400, "The theme is light or dark.");
+	rc = crumb_state_insert_string(crumb_session_client(c->s), "theme", t);
+	if (rc != CRUMB_OK)
+		return rc;
+	return see_front(c);
+}
+
+/* ---------------------------------------------------------------- */
+/* GET /counter                                                      */
+
+/* May run several times: it only reads and writes the session. */
+static int
+count_up(crumb_session *s, void *ud)
+{
+	crumb_state *st = crumb_session_server(s);
+	double n = 0;
+	int rc;
+
+	rc = crumb_state_get_number(st, "count", &n);
+	if (rc == CRUMB_E_NOT_FOUND || rc == CRUMB_E_TYPE)
+		n = 0;
+	else if (rc != CRUMB_OK)
+		return rc;
+	*(double *)ud = n + 1;
+	return crumb_state_insert_number(st, "count", n + 1);
+}
+
+static int
+h_counter(struct gb_ctx *c)
+{
+	double n = 0;
+	int rc;
+
+	if ((rc = crumb_session_atomic(c->s, count_up, &n)) != CRUMB_OK)
+		return rc;
+	c->resp->status = 200;
+	c->resp->ctype = "application/json";
+	gb_buf_printf(&c->resp->body, "{\"count\":%.0f}\n", n);
+	return CRUMB_OK;
+}
+
+/* ---------------------------------------------------------------- */
+/* Dispatch.                                                         */
+
+static const struct gb_route routes[] = {
+	{ "/", "GET", 1, 0, h_index, "GET, HEAD" },
+	{ "/counter", "GET", 0, 0, h_counter, "GET" },
+	{ "/login", "POST", 0, 1, h_login, "POST" },
+	{ "/post", "POST", 0, 1, h_post, "POST" },
+	{ "/logout", "POST", 0, 1, h_logout, "POST" },
+	{ "/theme", "POST", 0, 1, h_theme, "POST" },
+};
+
+static const struct gb_route *
+find_route(const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strcmp(routes[i].path, path) == 0)
+			return &routes[i];
+	return NULL;
+}
+
+static int
+method_ok(const struct gb_route *rt, const char *method)
+{
+	return strcmp(rt->method, method) == 0 ||
+	    (rt->head && strcmp(method, "HEAD") == 0);
+}
+
+/* Runs a handler inside a session.  Cookies are collected into
+ * cookies (crumb_session_finish writing to a buffer) so that a failure
+ * while persisting still becomes a clean 503 with no Set-Cookie.  Error
+ * answers and HEAD persist nothing: a refused request changes no state,
+ * and a HEAD must not eat the flash meant for the next GET. */
+static void
+run(struct gb_app *app, const struct gb_route *rt, struct gb_req *req,
+    struct gb_resp *resp, struct gb_buf *cookies)
+{
+	struct gb_ctx c = { app, req, NULL, resp };
+	int rc;
+
+	rc = crumb_session_begin_env(app->cfg, &c.s);
+	if (rc == CRUMB_OK)
+		rc = rt->fn(&c);
+	if (rc == CRUMB_OK && resp->body.failed)
+		rc = CRUMB_E_NOMEM;
+	if (rc == CRUMB_OK && resp->status < 400 &&
+	    strcmp(req->method, "HEAD") != 0)
+		rc = crumb_session_finish(c.s, gb_buf_write_fn, cookies);
+	if (rc != CRUMB_OK) {
+		if (rc == GB_E_DB)
+			fprintf(stderr, "guestbook: %s %s: entries: %s\n",
+			    req->method, req->path, gb_db_errmsg(app->db));
+		else
+			fprintf(stderr, "guestbook: %s %s: %s: %s\n",
+			    req->method, req->path, crumb_strerror(rc),
+			    c.s ? crumb_session_errmsg(c.s) : "");
+		gb_buf_free(cookies);
+		fail_page(resp, status_of(rc), "The guestbook is busy or "
+		    "its storage failed.  Please try again in a moment.");
+	}
+	crumb_session_free(c.s);
+}
+
+/* ---------------------------------------------------------------- */
+/* Per-process setup.                                                */
+
+static void
+app_settings(struct gb_app *app)
+{
+	const char *dir = getenv("CRUMB_STATE_DIR");
+	const char *insecure = getenv("CRUMB_INSECURE_COOKIE");
+
+	memset(app, 0, sizeof(*app));
+	if (dir != NULL && *dir != '\0')
+		app->state_dir = strdup(dir);
+	app->insecure = insecure != NULL && strcmp(insecure, "1") == 0;
+}
+
+static void
+app_close(struct gb_app *app)
+{
+	gb_db_close(app->db);
+	crumb_config_free(app->cfg);
+	crumb_store_free(app->store);   /* after cfg: cfg borrows it */
+	app->db = NULL;
+	app->cfg = NULL;
+	app->store = NULL;
+	app->ready = 0;
+}
+
+static int
+state_path(const struct gb_app *app, const char *name, char *buf,
+    size_t size)
+{
+	int n = snprintf(buf, size, "%s/%s", app->state_dir, name);
+
+	return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+static int
+open_crumb(struct gb_app *app)
+{
+	char path[4096];
+	int rc;
+
+	if (state_path(app, "sessions.db", path, sizeof(path)) != 0)
+		return CRUMB_E_INVAL;
+	if ((rc = crumb_store_sqlite_open(path, &app->store)) != CRUMB_OK) {
+		fprintf(stderr, "guestbook: %s: %s: %s\n", path,
+		    crumb_strerror(rc), crumb_store_errmsg(app->store));
+		return rc;
+	}
+	if ((rc = crumb_config_new(&app->cfg)) != CRUMB_OK ||
+	    (rc = crumb_config_set_store(app->cfg, app->store)) != CRUMB_OK)
+		return rc;
+	if (state_path(app, "key", path, sizeof(path)) != 0)
+		return CRUMB_E_INVAL;
+	if ((rc = crumb_config_load_key_file(app->cfg, path, 0)) != CRUMB_OK) {
+		fprintf(stderr, "guestbook: %s: %s\n", path, crumb_strerror(rc));
+		return rc;
+	}
+	/* Only for plain-HTTP demos on loopback; the default stays on. */
+	if (app->insecure)
+		rc = crumb_config_set_secure(app->cfg, 0);
+	return rc;
+}
+
+static int
+open_entries(struct gb_app *app)
+{
+	char path[4096];
+
+	if (state_path(app, "guestbook.db", path, sizeof(path)) != 0)
+		return -1;
+	if (gb_db_open(path, &app->db) != 0) {
+		fprintf(stderr, "guestbook: %s\n", gb_db_errmsg(app->db));
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens the stores on first use, retrying at most once a second after
+ * a failure: a state directory created late, or a full disk freed,
+ * heals without restarting the workers. */
+static int
+app_ready(struct gb_app *app)
+{
+	time_t now = time(NULL);
+
+	if (app->ready)
+		return 1;
+	if (app->state_dir == NULL) {
+		if (now != app->last_try)
+			fprintf(stderr, "guestbook: CRUMB_STATE_DIR is not set\n");
+		app->last_try = now;
+		return 0;
+	}
+	if (now == app->last_try)
+		return 0;
+	app->last_try = now;
+	if (open_crumb(app) != CRUMB_OK || open_entries(app) != 0) {
+		app_close(app);
+		return 0;
+	}
+	app->ready = 1;
+	return 1;
+}
+
+static void
+handle(struct gb_app *app)
+{
+	struct gb_req req;
+	struct gb_resp resp = { 0 };
+	struct gb_buf cookies = { 0 };
+	const struct gb_route *rt;
+	const char *why = NULL;
+	int st;
+
+	if (gb_req_init(&req) != CRUMB_OK)
+		fail_page(&resp, 503, "Out of memory.");
+	else if ((rt = find_route(req.path)) == NULL)
+		fail_page(&resp, 404, "There is no such page.");
+	else if (!method_ok(rt, req.method)) {
+		fail_page(&resp, 405, "That method is not allowed here.");
+		resp.allow = rt->allow;
+	} else if (!app_ready(app))
+		fail_page(&resp, 503, "The guestbook is not available right "
+		    "now (its storage could not be opened).");
+	else if (rt->form && (st = gb_req_read_form(&req, &why)) != 0)
+		fail_page(&resp, st, why);
+	else
+		run(app, rt, &req, &resp, &cookies);
+	if (resp.body.failed)
+		fail_page(&resp, 503, "Out of memory.");
+	gb_req_drain(&req);
+	emit(&req, &resp, &cookies);
+	gb_buf_free(&cookies);
+	gb_buf_free(&resp.body);
+	gb_req_free(&req);
+}
+
+int
+main(void)
+{
+	struct gb_app app;
+
+	/* A client that hangs up must not kill the worker. */
+	signal(SIGPIPE, SIG_IGN);
+	app_settings(&app);
+	(void)app_ready(&app);
+	while (FCGI_Accept() >= 0)
+		handle(&app);
+	app_close(&app);
+	free(app.state_dir);
+	return 0;
+}

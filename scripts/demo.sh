@@ -1,0 +1,46 @@
+#!/bin/bash
+# The README's one-command demo: installs what is missing, builds, and
+# serves the guestbook at http://127.0.0.1:$PORT/ through a private
+# Apache in front of 4 FastCGI workers.  Ctrl-C or SIGTERM stops it all.
+#
+#   PORT=8080 STATE_DIR=./state scripts/demo.sh
+#
+# PORT (default 8080) is the listen port; STATE_DIR (default state/ in
+# the repository) keeps the session database, the guestbook database
+# and the secret key across runs.  Cookies go without Secure here: the
+# demo is plain HTTP on loopback.
+set -eu
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+PORT=${PORT:-8080}
+STATE_DIR=${STATE_DIR:-}
+
+# shellcheck source=scripts/deps.sh
+. "$TOP/scripts/deps.sh"
+# shellcheck disable=SC2086
+crumb_deps $CRUMB_DEMO_PACKAGES
+
+# Build chatter goes to stderr: stdout carries only the READY line.
+cd "$TOP"
+{
+	[ -x configure ] || ./autogen.sh
+	[ -f Makefile ] || ./configure
+	make -j"$(nproc 2>/dev/null || echo 2)"
+} >&2
+
+# As root, Apache and the workers run as www-data, who cannot enter a
+# checkout under /root: keep the state where it can, then.
+if [ -z "$STATE_DIR" ]; then
+	STATE_DIR=$TOP/state
+	if [ "$(id -u)" -eq 0 ] &&
+	    ! runuser -u www-data -- test -x "$TOP" 2>/dev/null; then
+		STATE_DIR=/var/lib/crumb-demo
+	fi
+fi
+
+echo "demo: guestbook at http://127.0.0.1:$PORT/ (state in $STATE_DIR;" \
+    "Ctrl-C stops everything)" >&2
+CRUMB_INSECURE_COOKIE=1
+export CRUMB_INSECURE_COOKIE
+exec "$TOP/scripts/stack.sh" --port "$PORT" --state-dir "$STATE_DIR" \
+    --mode fcgi --workers 4

@@ -1,0 +1,266 @@
+#!/bin/bash
+# Start the guestbook stack in the foreground: a private Apache on
+# 127.0.0.1:PORT in front of the guestbook, either as FastCGI workers
+# started by spawn-fcgi (--mode fcgi) or as a plain CGI program run by
+# mod_cgid (--mode cgi).
+#
+#   scripts/stack.sh --port P --state-dir D [--mode fcgi|cgi]
+#                    [--workers N] [--build-dir B] [--program PATH]
+#
+# The state directory (created mode 0700) holds sessions.db,
+# guestbook.db and the secret key (generated once by crumb-keygen, kept
+# across runs), plus run/ with the Apache config, pid files and logs.
+# Prints exactly one line, "READY http://127.0.0.1:P/", on stdout once /
+# answers 200; everything else goes to stderr.  SIGTERM or SIGINT stops
+# Apache and every worker, then the script exits.
+# CRUMB_INSECURE_COOKIE=1 in the environment is passed to the program
+# (cookies without Secure, for plain HTTP on loopback).
+# stop_all and wait_gone run from traps (SC2317); "a && b || die" is
+# meant (SC2015); the sh -c script is single-quoted on purpose (SC2016).
+# shellcheck disable=SC2317,SC2015,SC2016
+set -u
+# State, keys, logs and databases are private to the user running the stack.
+umask 077
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+PORT=
+STATE_DIR=
+MODE=fcgi
+WORKERS=4
+BUILD_DIR=$TOP
+PROGRAM=
+INSECURE=${CRUMB_INSECURE_COOKIE:-0}
+
+APACHE_PID=
+WORKER_PIDS=
+RUN_DIR=
+
+say() { echo "stack: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+usage() {
+	sed -n '5,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+parse_args() {
+	while [ $# -gt 0 ]; do
+		[ $# -ge 2 ] || usage
+		case $1 in
+		--port) PORT=$2 ;;
+		--state-dir) STATE_DIR=$2 ;;
+		--mode) MODE=$2 ;;
+		--workers) WORKERS=$2 ;;
+		--build-dir) BUILD_DIR=$2 ;;
+		--program) PROGRAM=$2 ;;
+		*) usage ;;
+		esac
+		shift 2
+	done
+	[ -n "$PORT" ] && [ -n "$STATE_DIR" ] || usage
+	case $PORT in ''|*[!0-9]*) die "bad port: $PORT" ;; esac
+	[ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] || die "bad port: $PORT"
+	case $WORKERS in ''|*[!0-9]*) die "bad worker count: $WORKERS" ;; esac
+	[ "$WORKERS" -ge 1 ] && [ "$WORKERS" -le 64 ] ||
+	    die "bad worker count: $WORKERS"
+	case $MODE in fcgi|cgi) ;; *) die "bad mode: $MODE" ;; esac
+	BUILD_DIR=$(cd "$BUILD_DIR" 2>/dev/null && pwd) ||
+	    die "no build directory"
+	: "${PROGRAM:=$BUILD_DIR/cgi-bin/guestbook}"
+	case $PROGRAM in /*) ;; *) PROGRAM=$(pwd)/$PROGRAM ;; esac
+	[ -x "$PROGRAM" ] || die "$PROGRAM not built (run make first)"
+}
+
+check_tools() {
+	local t
+	for t in apache2 curl; do
+		command -v "$t" >/dev/null || die "$t not found (scripts/deps.sh)"
+	done
+	if [ "$MODE" = fcgi ]; then
+		command -v spawn-fcgi >/dev/null ||
+		    die "spawn-fcgi not found (scripts/deps.sh)"
+	fi
+}
+
+# Apache will not serve as root: as root, the server's children, the
+# CGI program and the FastCGI workers run as www-data (or
+# CRUMB_RUN_USER), who then owns the state directory.
+pick_user() {
+	if [ "$(id -u)" -eq 0 ]; then
+		RUN_USER=${CRUMB_RUN_USER:-www-data}
+		id "$RUN_USER" >/dev/null 2>&1 || die "no user $RUN_USER"
+		RUN_GROUP=$(id -gn "$RUN_USER")
+	else
+		RUN_USER=$(id -un)
+		RUN_GROUP=$(id -gn)
+	fi
+}
+
+# A stack already running on this state directory owns run/.
+check_not_running() {
+	local pid
+	[ -f "$RUN_DIR/httpd.pid" ] || return 0
+	pid=$(cat "$RUN_DIR/httpd.pid" 2>/dev/null)
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		die "a stack already runs on $STATE_DIR (Apache pid $pid)"
+	fi
+}
+
+prepare_state() {
+	local keygen=$BUILD_DIR/lib/crumb-keygen
+	mkdir -p "$STATE_DIR" && chmod 0700 "$STATE_DIR" ||
+	    die "cannot create $STATE_DIR"
+	STATE_DIR=$(cd "$STATE_DIR" && pwd)
+	RUN_DIR=$STATE_DIR/run
+	check_not_running
+	rm -rf "$RUN_DIR" && mkdir -m 0700 "$RUN_DIR" ||
+	    die "cannot create $RUN_DIR"
+	if [ ! -e "$STATE_DIR/key" ]; then
+		[ -x "$keygen" ] || die "$keygen not built"
+		"$keygen" "$STATE_DIR/key" || die "crumb-keygen failed"
+		say "generated $STATE_DIR/key"
+	fi
+	# The programs create their databases too; doing it here once
+	# spares the workers a race on the first WAL switch.
+	if command -v sqlite3 >/dev/null; then
+		init_db "$STATE_DIR/sessions.db" "$TOP/sql/sqlite-store.sql"
+		init_db "$STATE_DIR/guestbook.db" "$TOP/sql/guestbook.sql"
+	fi
+	install_program
+	if [ "$(id -u)" -eq 0 ]; then
+		chown -R "$RUN_USER:$RUN_GROUP" "$STATE_DIR" ||
+		    die "cannot chown $STATE_DIR"
+		runuser -u "$RUN_USER" -- test -x "$RUN_DIR/bin/$PROG_NAME" ||
+		    die "$RUN_USER cannot reach $STATE_DIR (a parent" \
+		        "directory is closed to it); choose another --state-dir"
+	fi
+}
+
+# The servers run a copy: the build tree may be closed to $RUN_USER, and
+# a rebuild must not swap the binary under running workers.  The
+# guestbook carries libcrumb inside (see cgi-bin/Makefile.inc).
+install_program() {
+	PROG_NAME=$(basename "$PROGRAM")
+	mkdir -m 0700 "$RUN_DIR/bin" &&
+	    cp "$PROGRAM" "$RUN_DIR/bin/$PROG_NAME" &&
+	    chmod 0700 "$RUN_DIR/bin/$PROG_NAME" ||
+	    die "cannot copy $PROGRAM"
+	PROGRAM=$RUN_DIR/bin/$PROG_NAME
+}
+
+init_db() {
+	{ cat "$2"; echo 'PRAGMA journal_mode=WAL;'; } |
+	    sqlite3 -batch "$1" >/dev/null || die "cannot initialise $1"
+}
+
+render() {
+	sed -e "s|@PORT@|$PORT|g" -e "s|@RUN_DIR@|$RUN_DIR|g" \
+	    -e "s|@STATE_DIR@|$STATE_DIR|g" -e "s|@USER@|$RUN_USER|g" \
+	    -e "s|@GROUP@|$RUN_GROUP|g" -e "s|@FCGI_PORT@|${FCGI_PORT:-}|g" \
+	    -e "s|@GUESTBOOK@|$PROGRAM|g" \
+	    -e "s|@CGI_DIR@|$(dirname "$PROGRAM")|g" \
+	    -e "s|@INSECURE@|$INSECURE|g" "$@"
+}
+
+# spawn-fcgi binds the port itself: try random ports until a bind
+# succeeds, so that two stacks never share one.  They lie below Linux's
+# ephemeral range (32768 and up), where outgoing connections take theirs.
+start_workers() {
+	local out user_opts=()
+	[ "$(id -u)" -eq 0 ] && user_opts=(-u "$RUN_USER" -g "$RUN_GROUP")
+	export CRUMB_STATE_DIR=$STATE_DIR CRUMB_INSECURE_COOKIE=$INSECURE
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		FCGI_PORT=$((20000 + RANDOM % 12000))
+		[ "$FCGI_PORT" = "$PORT" ] && continue
+		rm -f "$RUN_DIR/workers.pid"
+		# The sh wrapper keeps the workers' stderr (spawn-fcgi
+		# sends it to /dev/null) in run/fcgi.log.
+		if out=$(spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" \
+		    -F "$WORKERS" -P "$RUN_DIR/workers.pid" "${user_opts[@]}" \
+		    -- /bin/sh -c 'exec "$0" 2>>"$1"' "$PROGRAM" \
+		    "$RUN_DIR/fcgi.log" 2>&1); then
+			WORKER_PIDS=$(tr '\n' ' ' < "$RUN_DIR/workers.pid")
+			say "$WORKERS FastCGI workers on 127.0.0.1:$FCGI_PORT" \
+			    "(pids $WORKER_PIDS)"
+			return 0
+		fi
+		case $out in
+		*"bind failed"*) continue ;;
+		*) die "spawn-fcgi failed: $out" ;;
+		esac
+	done
+	die "no free port for the FastCGI workers"
+}
+
+start_apache() {
+	render "$TOP/conf/apache-common.conf.in" \
+	    "$TOP/conf/apache-$MODE.conf.in" > "$RUN_DIR/httpd.conf"
+	apache2 -f "$RUN_DIR/httpd.conf" -DFOREGROUND \
+	    >>"$RUN_DIR/apache.out" 2>&1 &
+	APACHE_PID=$!
+}
+
+wait_ready() {
+	local code=
+	for _ in $(seq 1 150); do
+		if ! kill -0 "$APACHE_PID" 2>/dev/null; then
+			APACHE_PID=
+			say "Apache exited; its log:"
+			tail -n 20 "$RUN_DIR/apache.out" "$RUN_DIR/error.log" \
+			    >&2 2>/dev/null
+			exit 1
+		fi
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
+		    "http://127.0.0.1:$PORT/")
+		[ "$code" = 200 ] && return 0
+		sleep 0.2
+	done
+	say "no 200 from http://127.0.0.1:$PORT/ after 30 s (last: $code)"
+	tail -n 20 "$RUN_DIR/error.log" "$RUN_DIR/fcgi.log" >&2 2>/dev/null
+	exit 1
+}
+
+# Wait up to 10 s for a process that is not our child to go away.
+wait_gone() {
+	for _ in $(seq 1 50); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.2
+	done
+	kill -KILL "$1" 2>/dev/null
+}
+
+stop_all() {
+	local pid
+	trap - EXIT INT TERM
+	if [ -n "$APACHE_PID" ]; then
+		kill -TERM "$APACHE_PID" 2>/dev/null
+		wait_gone "$APACHE_PID"
+		wait "$APACHE_PID" 2>/dev/null
+	fi
+	for pid in $WORKER_PIDS; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in $WORKER_PIDS; do
+		wait_gone "$pid"
+	done
+	[ -n "$APACHE_PID$WORKER_PIDS" ] && say "stopped"
+}
+
+main() {
+	parse_args "$@"
+	check_tools
+	pick_user
+	trap 'stop_all' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	prepare_state
+	[ "$MODE" = fcgi ] && start_workers
+	start_apache
+	wait_ready
+	echo "READY http://127.0.0.1:$PORT/"
+	wait "$APACHE_PID"
+	say "Apache exited unexpectedly (see $RUN_DIR/error.log)"
+	exit 1
+}
+
+main "$@"

@@ -1,0 +1,487 @@
+#!/bin/bash
+# End-to-end test of the guestbook: starts the real stack (private Apache
+# + spawn-fcgi, then Apache + mod_cgid) with scripts/stack.sh on a free
+# port and a fresh state directory, and drives every route with curl.
+#
+#   tests/e2e-guestbook.sh [BUILD_DIR]  (default: $top_builddir, else .)
+#
+# Prints one TAP line per check ("ok N - ..." / "not ok N - ...") and
+# exits non-zero when any check fails; 77 (skip) when apache2,
+# spawn-fcgi or curl are missing.  The stack is always stopped.
+# Checks pass single-quoted expressions to eval on purpose (SC2016), and
+# their variables are read there (SC2034); check calls the helpers
+# indirectly (SC2317).
+# shellcheck disable=SC2016,SC2034,SC2317
+set -u
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+# Under "make check", AM_TESTS_ENVIRONMENT exports top_builddir.
+BUILD=$(cd "${1:-${top_builddir:-.}}" && pwd) || exit 2
+GUESTBOOK=$BUILD/cgi-bin/guestbook
+KEYGEN=$BUILD/lib/crumb-keygen
+
+N=0
+FAILS=0
+MODE=setup
+STACK_PID=
+STATE=
+W=$(mktemp -d /tmp/crumb-e2e.XXXXXX) || exit 2
+STATES=
+
+for t in apache2 spawn-fcgi curl; do
+	if ! command -v "$t" >/dev/null; then
+		echo "# SKIP: $t not installed (scripts/deps.sh)"
+		exit 77
+	fi
+done
+if [ ! -x "$GUESTBOOK" ] || [ ! -x "$KEYGEN" ]; then
+	echo "# $GUESTBOOK or $KEYGEN not built" >&2
+	exit 2
+fi
+
+# ------------------------------------------------------------------
+# Reporting
+
+ok() {
+	N=$((N + 1))
+	echo "ok $N - $MODE: $1"
+}
+
+nok() {
+	N=$((N + 1))
+	FAILS=$((FAILS + 1))
+	echo "not ok $N - $MODE: $1${2:+ ($2)}"
+}
+
+# check DESC COMMAND...: one line, passing when COMMAND succeeds.
+check() {
+	local desc=$1
+	shift
+	if "$@"; then ok "$desc"; else nok "$desc"; fi
+}
+
+# ------------------------------------------------------------------
+# HTTP: http JAR CURL-ARGS... runs one request; the status lands in
+# CODE, the headers in $W/h and the body in $W/b.  JAR "" means no
+# cookie jar (pass -b FILE to replay a saved cookie without updating it).
+
+FIVEXX=
+
+http() {
+	local jar=$1
+	shift
+	local opts=()
+	[ -n "$jar" ] && opts=(-b "$jar" -c "$jar")
+	: > "$W/h"
+	: > "$W/b"
+	CODE=$(curl -s -o "$W/b" -D "$W/h" -w '%{http_code}' --max-time 20 \
+	    "${opts[@]}" "$@")
+	case $CODE in 5*) FIVEXX="$FIVEXX $CODE:$*" ;; esac
+}
+
+want_code() {
+	if [ "$CODE" = "$1" ]; then ok "$2"; else nok "$2" "got $CODE, want $1"; fi
+}
+
+has_header() { grep -Eqi "$1" "$W/h"; }
+has_body() { grep -Fq -- "$1" "$W/b"; }
+body_is() { [ "$(cat "$W/b")" = "$1" ]; }
+set_cookie() { grep -i '^set-cookie: id=' "$W/h" | tr -d '\r'; }
+
+# The value of the session cookie "id" in a curl jar.
+cookie_of() {
+	awk -F'\t' '$6 == "id" { print $7 }' "$1" 2>/dev/null
+}
+
+csrf_of_page() {
+	grep -o 'name="csrf" value="[^"]*"' "$W/b" | head -n 1 |
+	    sed 's/.*value="//; s/"$//'
+}
+
+# Runs a command as the owner of the state directory, so that SQLite
+# never leaves a root-owned -wal or -shm file behind.
+as_owner() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u "$(stat -c %U "$STATE")" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+session_rows() {
+	as_owner sqlite3 "$STATE/sessions.db" \
+	    'SELECT count(*) FROM crumb_sessions' 2>/dev/null
+}
+
+repeat() { # repeat CHAR COUNT
+	local s
+	printf -v s '%*s' "$2" ''
+	printf '%s' "${s// /$1}"
+}
+
+# ------------------------------------------------------------------
+# The stack
+
+# Below Linux's ephemeral range (32768 and up): a port there may be the
+# local end of some outgoing connection, and Apache's bind would fail.
+port_in_use() {
+	if command -v ss >/dev/null; then
+		[ -n "$(ss -Htan "sport = :$1")" ]
+	else
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+	fi
+}
+
+free_port() {
+	local p
+	for _ in $(seq 1 50); do
+		p=$((20000 + RANDOM % 12000))
+		if ! port_in_use "$p"; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+stop_stack() {
+	if [ -n "$STACK_PID" ]; then
+		kill -TERM "$STACK_PID" 2>/dev/null
+		wait "$STACK_PID" 2>/dev/null
+		STACK_PID=
+	fi
+}
+
+# start_stack MODE: sets PORT, BASE, STATE.  A port taken between the
+# check and Apache's bind is retried with another.
+start_stack() {
+	local mode=$1 try
+	for try in 1 2 3; do
+		STATE=$(mktemp -d /tmp/crumb-e2e-state.XXXXXX) || return 1
+		STATES="$STATES $STATE"
+		PORT=$(free_port) || return 1
+		BASE=http://127.0.0.1:$PORT
+		: > "$W/stack.out"
+		CRUMB_INSECURE_COOKIE=1 "$SRC/scripts/stack.sh" --port "$PORT" \
+		    --state-dir "$STATE" --mode "$mode" --workers 2 \
+		    --build-dir "$BUILD" > "$W/stack.out" 2> "$W/stack-$mode.err" &
+		STACK_PID=$!
+		for _ in $(seq 1 300); do
+			if grep -q '^READY ' "$W/stack.out"; then
+				return 0
+			fi
+			kill -0 "$STACK_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		stop_stack
+		echo "# stack did not start (try $try):" >&2
+		sed 's/^/#   /' "$W/stack-$mode.err" >&2
+	done
+	return 1
+}
+
+cleanup() {
+	stop_stack
+	# shellcheck disable=SC2086
+	rm -rf "$W" $STATES
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------------
+# The checks, run once per mode
+
+anonymous_page() {
+	http "" "$BASE/"
+	want_code 200 "GET / anonymous is 200"
+	check "GET / is text/html" has_header '^content-type: text/html'
+	check "GET / has Cache-Control: no-store" \
+	    has_header '^cache-control: no-store'
+	check "anonymous GET / sets no cookie" \
+	    eval '! has_header "^set-cookie:"'
+	check "anonymous page has the sign-in form" has_body 'id="login"'
+	check "anonymous page has no sign-out form" \
+	    eval '! has_body "id=\"logout\""'
+	http "" -I "$BASE/"
+	want_code 200 "HEAD / is 200"
+	check "HEAD / is text/html" has_header '^content-type: text/html'
+}
+
+counter() {
+	local j=$W/jar-counter
+	http "" "$BASE/counter"
+	check "counter without a cookie is 1" body_is '{"count":1}'
+	check "counter is application/json" \
+	    has_header '^content-type: application/json'
+	http "" "$BASE/counter"
+	check "counter without a cookie is 1 again" body_is '{"count":1}'
+	http "$j" "$BASE/counter"
+	check "counter with a jar starts at 1" body_is '{"count":1}'
+	check "the cookie is HttpOnly" eval 'set_cookie | grep -qi "; HttpOnly"'
+	check "the cookie is SameSite=Lax" \
+	    eval 'set_cookie | grep -qi "; SameSite=Lax"'
+	check "the cookie has Path=/" eval 'set_cookie | grep -qi "; Path=/"'
+	check "the cookie has a Max-Age" \
+	    eval 'set_cookie | grep -qiE "; Max-Age=[1-9]"'
+	check "the cookie has no Secure (insecure demo flag)" \
+	    eval '! set_cookie | grep -qi "; Secure"'
+	http "$j" "$BASE/counter"
+	check "counter then 2" body_is '{"count":2}'
+	http "$j" "$BASE/counter"
+	check "counter then 3" body_is '{"count":3}'
+}
+
+# Signs in with the jar $J (which already holds a session with a
+# counter) and checks that the old ID is dead and the state kept.
+login() {
+	local before after
+	http "$J" "$BASE/counter"
+	http "$J" "$BASE/counter"
+	check "pre-login session counts to 2" body_is '{"count":2}'
+	cp "$J" "$W/pre-login"
+	before=$(cookie_of "$J")
+	http "$J" --data-urlencode 'name=alice <b>&' "$BASE/login"
+	want_code 303 "POST /login is 303"
+	check "login redirects to /" has_header '^location: /\s*$'
+	check "login sets the cookie" eval '[ -n "$(set_cookie)" ]'
+	after=$(cookie_of "$J")
+	check "the cookie changes at login" \
+	    eval '[ -n "$before" ] && [ "$before" != "$after" ]'
+	http "" -b "$W/pre-login" "$BASE/"
+	check "the pre-login cookie is not signed in" \
+	    eval 'has_body "id=\"login\"" && ! has_body "alice"'
+	http "" -b "$W/pre-login" "$BASE/counter"
+	check "the pre-login ID no longer finds the session" \
+	    body_is '{"count":1}'
+	http "$J" "$BASE/counter"
+	check "the state survives the ID change (counter 3)" \
+	    body_is '{"count":3}'
+	http "$J" "$BASE/"
+	want_code 200 "GET / signed in is 200"
+	check "the page shows the name, escaped" \
+	    has_body 'id="user">alice &lt;b&gt;&amp;</strong>'
+	check "the page has the post form" has_body 'id="post"'
+	check "the page has the sign-out form" has_body 'id="logout"'
+	TOKEN=$(csrf_of_page)
+	check "the page carries a csrf token" eval '[ ${#TOKEN} -ge 16 ]'
+}
+
+bad_login() { # DESC EXPLANATION CURL-DATA-ARGS...
+	local desc=$1 why=$2
+	shift 2
+	http "$J" "$@" "$BASE/login"
+	want_code 400 "login refuses $desc with 400"
+	check "the 400 for $desc explains" has_body "$why"
+	check "the 400 for $desc sets no cookie" \
+	    eval '! has_header "^set-cookie:"'
+}
+
+bad_logins() {
+	local len='1 to 64 characters'
+	bad_login "an empty name" "$len" -d 'name='
+	bad_login "a missing name" "$len" -d 'other=1'
+	bad_login "65 characters" "$len" -d "name=$(repeat a 65)"
+	bad_login "invalid UTF-8" 'invalid UTF-8' -d 'name=%FF%FE'
+	bad_login "a control character" "$len" -d 'name=a%01b'
+	bad_login "only blanks" "$len" -d 'name=+++'
+	http "$J" "$BASE/"
+	check "after the refused logins still signed in as alice" \
+	    has_body 'id="user">alice'
+	http "$W/jar-long" --data-urlencode "name=$(repeat é 64)" "$BASE/login"
+	want_code 303 "login takes 64 two-byte characters"
+}
+
+post() {
+	local j3=$W/jar-anon
+	http "$J" -d 'message=hi' "$BASE/post"
+	want_code 403 "post without csrf is 403"
+	http "$J" -d 'message=hi&csrf=wrong' "$BASE/post"
+	want_code 403 "post with a wrong csrf is 403"
+	http "$J" -d 'message=hi&csrf=' "$BASE/post"
+	want_code 403 "post with an empty csrf is 403"
+	http "$j3" -d "message=hi&csrf=$TOKEN" "$BASE/post"
+	want_code 403 "post while not signed in is 403"
+	http "$J" -d "message=&csrf=$TOKEN" "$BASE/post"
+	want_code 400 "post with an empty message is 400"
+	http "$J" -d "message=$(repeat a 1001)&csrf=$TOKEN" "$BASE/post"
+	want_code 400 "post with 1001 characters is 400"
+	http "$J" --data-urlencode 'message=<script>alert(1)</script>' \
+	    -d "csrf=$TOKEN" "$BASE/post"
+	want_code 303 "post is 303"
+	check "post redirects to /" has_header '^location: /\s*$'
+	http "$J" --data-urlencode 'message=second entry' \
+	    -d "csrf=$TOKEN" "$BASE/post"
+	want_code 303 "second post is 303"
+	http "$J" "$BASE/"
+	check "the flash is shown" \
+	    eval 'has_body "id=\"flash\"" && has_body "Thanks for signing"'
+	check "the entry is rendered escaped" \
+	    has_body '&lt;script&gt;alert(1)&lt;/script&gt;'
+	check "no raw <script> in the page" eval '! has_body "<script>"'
+	check "entries are newest first" newest_first
+	http "$J" "$BASE/"
+	check "the flash is shown only once" eval '! has_body "id=\"flash\""'
+}
+
+newest_first() {
+	local a b
+	a=$(grep -n -F 'second entry' "$W/b" | head -n 1 | cut -d: -f1)
+	b=$(grep -n -F '&lt;script&gt;' "$W/b" | head -n 1 | cut -d: -f1)
+	[ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt "$b" ]
+}
+
+theme() {
+	local j4=$W/jar-theme rows_before rows_after
+	http "$J" -d 'theme=dark' "$BASE/theme"
+	want_code 303 "POST /theme is 303"
+	http "$J" "$BASE/"
+	check "the theme shows as a class on body" has_body '<body class="dark">'
+	http "$J" -d 'theme=blue' "$BASE/theme"
+	want_code 400 "an unknown theme is 400"
+	http "$J" "$BASE/"
+	check "the theme persists" has_body '<body class="dark">'
+	rows_before=$(session_rows)
+	http "$j4" -d 'theme=dark' "$BASE/theme"
+	want_code 303 "anonymous POST /theme is 303"
+	check "anonymous theme sets a cookie" eval '[ -n "$(set_cookie)" ]'
+	http "$j4" "$BASE/"
+	check "anonymous theme shows on body" has_body '<body class="dark">'
+	rows_after=$(session_rows)
+	if command -v sqlite3 >/dev/null; then
+		check "the theme is client-side: no server record" \
+		    eval '[ -n "$rows_before" ] && [ "$rows_before" = "$rows_after" ]'
+	fi
+}
+
+logout() {
+	cp "$J" "$W/signed-in"
+	http "$J" -d '' "$BASE/logout"
+	want_code 403 "logout without csrf is 403"
+	http "$J" -d 'csrf=bad' "$BASE/logout"
+	want_code 403 "logout with a wrong csrf is 403"
+	http "$J" "$BASE/"
+	check "still signed in after refused logouts" has_body 'id="user">alice'
+	http "$J" -d "csrf=$TOKEN" "$BASE/logout"
+	want_code 303 "logout is 303"
+	check "logout redirects to /" has_header '^location: /\s*$'
+	check "logout expires the cookie (Max-Age=0)" \
+	    eval 'set_cookie | grep -qi "; Max-Age=0"'
+	http "" -b "$W/signed-in" "$BASE/"
+	check "the old cookie after logout is not signed in" \
+	    eval 'has_body "id=\"login\"" && ! has_body "id=\"user\""'
+	http "" -b "$W/signed-in" -d "message=x&csrf=$TOKEN" "$BASE/post"
+	want_code 403 "the old cookie cannot post after logout"
+	http "" -b "$W/signed-in" "$BASE/counter"
+	check "the old cookie's server state is gone" body_is '{"count":1}'
+}
+
+errors() {
+	local p
+	# (Apache merges "//" into "/" before the program sees it.)
+	for p in /nope /login/ /counter/x /index.html; do
+		http "" "$BASE$p"
+		want_code 404 "GET $p is 404"
+	done
+	http "" "$BASE/login"
+	want_code 405 "GET /login is 405"
+	check "405 on /login allows POST" has_header '^allow: POST'
+	http "" -X DELETE "$BASE/"
+	want_code 405 "DELETE / is 405"
+	check "405 on / allows GET, HEAD" has_header '^allow: GET, HEAD'
+	http "" -d 'x=1' "$BASE/counter"
+	want_code 405 "POST /counter is 405"
+	http "" -X PUT -d 'name=x' "$BASE/login"
+	want_code 405 "PUT /login is 405"
+	printf 'name=%s' "$(repeat a 70000)" > "$W/big"
+	http "" --data-binary @"$W/big" "$BASE/login"
+	want_code 413 "a 70000-byte body is 413"
+	http "" --data-binary @"$W/big" "$BASE/nope"
+	want_code 404 "a big body to an unknown path is 404"
+	http "" -X POST "$BASE/login"
+	want_code 411 "POST without a length is 411"
+	http "" -d 'name=%zz' "$BASE/login"
+	want_code 400 "a malformed form is 400"
+	http "" -H 'Content-Type: text/plain' -d 'name=x' "$BASE/login"
+	want_code 415 "a text/plain body is 415"
+	http "" -H 'Cookie: id=AAAAAAAAAAAAAAAAAAAAAAAAAAAA; x=y' "$BASE/"
+	want_code 200 "a forged cookie gives a fresh anonymous page"
+	http "" -H "Cookie: id=$(repeat A 3000)" "$BASE/counter"
+	check "a huge forged cookie on /counter is 1" body_is '{"count":1}'
+	http "" -H 'Cookie: id=%00%ff;;;=' "$BASE/"
+	want_code 200 "a garbage cookie header gives 200"
+}
+
+# The program's own error lines, and sanitizer reports of an
+# --enable-asan build (CGI stderr lands in error.log, the workers' in
+# fcgi.log or, while serving, error.log).
+LOG_ERRORS='guestbook:|AddressSanitizer|LeakSanitizer|runtime error:'
+
+logs_clean() {
+	local f bad=
+	for f in "$STATE/run/error.log" "$STATE/run/fcgi.log"; do
+		[ -f "$f" ] || continue
+		grep -Eq "$LOG_ERRORS" "$f" && bad="$bad $f"
+	done
+	if [ -z "$bad" ]; then
+		ok "the program logged no errors"
+	else
+		nok "the program logged no errors" "see$bad"
+		# shellcheck disable=SC2086
+		grep -hE "$LOG_ERRORS" $bad | head -n 5 | sed 's/^/#   /'
+	fi
+}
+
+suite() {
+	MODE=$1
+	FIVEXX=
+	J=$W/jar-$MODE
+	rm -f "$W"/jar-* "$W/pre-login" "$W/signed-in"
+	if ! start_stack "$MODE"; then
+		nok "the stack starts"
+		return
+	fi
+	ok "the stack starts ($BASE)"
+	anonymous_page
+	counter
+	login
+	bad_logins
+	post
+	theme
+	logout
+	errors
+	check "no 5xx answer at all" eval '[ -z "$FIVEXX" ]'
+	[ -z "$FIVEXX" ] || echo "#   $FIVEXX"
+	logs_clean
+	stop_stack
+	check "the stack stops: nothing listens on $PORT" \
+	    eval '! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null'
+}
+
+# The library's default (without CRUMB_INSECURE_COOKIE) is Secure:
+# run the program once as a plain CGI, no server needed.
+secure_default() {
+	local d out
+	MODE=cgi-direct
+	d=$(mktemp -d /tmp/crumb-e2e-state.XXXXXX)
+	STATES="$STATES $d"
+	"$KEYGEN" "$d/key" >/dev/null
+	out=$(env -i CRUMB_STATE_DIR="$d" GATEWAY_INTERFACE=CGI/1.1 \
+	    REQUEST_METHOD=GET PATH_INFO=/counter "$GUESTBOOK" </dev/null)
+	check "without the demo flag the cookie is Secure" \
+	    eval 'printf "%s" "$out" | grep -qi "^set-cookie: id=.*; Secure"'
+	check "plain CGI run answers the counter" \
+	    eval 'printf "%s" "$out" | grep -q "{\"count\":1}"'
+}
+
+secure_default
+suite fcgi
+suite cgi
+
+echo "1..$N"
+if [ "$FAILS" -ne 0 ]; then
+	echo "# $FAILS of $N checks failed"
+	exit 1
+fi
+echo "# all $N checks passed"
+exit 0
