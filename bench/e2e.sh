@@ -1,7 +1,7 @@
 #!/bin/bash
 # End-to-end and memory benchmarks (issue 5, parts 4 and 5).
 #
-#   bench/e2e.sh [BUILD_DIR]      (default: the current directory)
+#   bench/e2e.sh [BUILD_DIR [--quick]]    (default: the current directory)
 #
 # Starts ONE private Apache (conf/apache-common.conf.in +
 # bench/apache-bench.conf.in) on a free 127.0.0.1 port with two FastCGI
@@ -28,12 +28,14 @@
 # Environment: E2E_DURATION (seconds per measured run, default 10),
 # E2E_WARMUP (default 2), E2E_THREADS (2), E2E_CONNS (16),
 # E2E_REUSE (enablereuse=on|off for both backends, default off, as in
-# conf/apache-fcgi.conf.in), E2E_MEM_REQUESTS (100000).
+# conf/apache-fcgi.conf.in), E2E_MEM_REQUESTS (100000).  --quick: 3 s
+# runs, 1 s warm-ups, 20,000 memory requests (not for the record).
 set -u
 umask 077
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-.}" && pwd) || { echo "e2e: no build dir ${1:-.}" >&2; exit 1; }
+QUICK=${2:-}
 GUESTBOOK=$BUILD/cgi-bin/guestbook
 HELLO=$BUILD/cgi-bin/hello
 KEYGEN=$BUILD/lib/crumb-keygen
@@ -45,6 +47,11 @@ THREADS=${E2E_THREADS:-2}
 CONNS=${E2E_CONNS:-16}
 REUSE=${E2E_REUSE:-off}
 MEM_REQUESTS=${E2E_MEM_REQUESTS:-100000}
+if [ "$QUICK" = --quick ]; then
+	DURATION=${E2E_DURATION:-3}
+	WARMUP=${E2E_WARMUP:-1}
+	MEM_REQUESTS=${E2E_MEM_REQUESTS:-20000}
+fi
 MEM_FIRST=10000
 
 APACHE_PID=
@@ -90,10 +97,12 @@ as_owner() {
 	fi
 }
 
+# Below the kernel's ephemeral range (32768-60999 on Linux): the
+# thousands of loopback connections of a run hold ports there.
 free_port() {
 	local p i
 	for i in $(seq 1 50); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
@@ -154,7 +163,8 @@ render() {
 
 # start_stack GUESTBOOK_WORKERS: a fresh state, both backends, Apache.
 start_stack() {
-	local i code
+	local try
+	GB_N=$1
 	new_state
 	GB_PORT=$(spawn_workers "$GUESTBOOK" "$1" "$RUN_DIR/gb.pid") ||
 	    die "cannot start the guestbook workers"
@@ -163,6 +173,16 @@ start_stack() {
 	HELLO_PORT=$(spawn_workers "$HELLO" 4 "$RUN_DIR/hello.pid") ||
 	    die "cannot start the hello workers"
 	WORKER_PIDS="$WORKER_PIDS $(tr '\n' ' ' < "$RUN_DIR/hello.pid")"
+	for try in 1 2 3; do
+		start_apache && return 0
+	done
+	die "cannot start Apache"
+}
+
+# start_apache: 0 when / and /hello answer 200; 1 when Apache could not
+# bind its port (the caller retries with another).
+start_apache() {
+	local i code
 	PORT=$(free_port) || die "no free port for Apache"
 	BASE=http://127.0.0.1:$PORT
 	render "$SRC/conf/apache-common.conf.in" \
@@ -172,7 +192,12 @@ start_stack() {
 	APACHE_PID=$!
 	for i in $(seq 1 150); do
 		kill -0 "$APACHE_PID" 2>/dev/null || {
+			wait "$APACHE_PID" 2>/dev/null
 			APACHE_PID=
+			if grep -q 'could not bind' "$RUN_DIR/apache.out"; then
+				: > "$RUN_DIR/apache.out"
+				return 1
+			fi
 			tail -n 20 "$RUN_DIR/apache.out" "$RUN_DIR/error.log" >&2
 			die "Apache exited"
 		}
@@ -182,7 +207,7 @@ start_stack() {
 		    code=$(curl -s -o /dev/null -w '%{http_code}' \
 		    --max-time 2 "$BASE/")
 		[ "$code" = 200 ] && {
-			say "stack up on $BASE (guestbook x$1 pids $GB_PIDS;" \
+			say "stack up on $BASE (guestbook x$GB_N pids $GB_PIDS;" \
 			    "hello x4; enablereuse=$REUSE)"
 			return 0
 		}
@@ -275,7 +300,7 @@ wrk_fig() {
 	}' "$1"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b > 0 ? a / b : 0 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b > 0) ? a / b : 0 }'; }
 
 # The session store's footprint: row count, and size:mtime of each file.
 store_sig() {
@@ -317,14 +342,16 @@ rss_kb() {
 }
 
 # wrk script for the memory run: 1 request in 4 without a cookie (a new
-# session), the others with the kept cookie (an update); stops after
-# E2E_LIMIT responses (one wrk thread, so the count is exact but for the
-# requests still in flight).
+# session), the others with the kept cookie (an update).  wrk itself
+# always runs for its whole -d, so the script counts responses (one wrk
+# thread: the count is exact), writes "responses errors" to E2E_OUT and
+# ends the process once E2E_LIMIT responses have arrived.
 write_mix_lua() {
 	cat > "$W/mix.lua" <<'EOF'
 local limit = tonumber(os.getenv("E2E_LIMIT"))
 local cookie = os.getenv("E2E_COOKIE")
-local sent, done = 0, 0
+local out = os.getenv("E2E_OUT")
+local sent, done, errors = 0, 0, 0
 request = function()
 	sent = sent + 1
 	if sent % 4 == 0 then
@@ -334,18 +361,27 @@ request = function()
 end
 response = function(status, headers, body)
 	done = done + 1
-	if done >= limit then wrk.thread:stop() end
+	if status ~= 200 then errors = errors + 1 end
+	if done >= limit then
+		local f = io.open(out, "w")
+		f:write(done, " ", errors, "\n")
+		f:close()
+		os.exit(0)
+	end
 end
 EOF
 }
 
 # mem_drive N: N more /counter requests of the mix, one wrk thread.
 mem_drive() {
-	E2E_LIMIT=$1 E2E_COOKIE=$MEM_COOKIE wrk -t1 -c4 -d300s \
-	    -s "$W/mix.lua" "$BASE/counter" > "$W/wrk-mem-$1.txt" 2>&1 ||
-	    die "wrk failed: $(cat "$W/wrk-mem-$1.txt")"
-	MEM_SENT=$((MEM_SENT + $(wrk_fig "$W/wrk-mem-$1.txt" requests)))
-	MEM_ERR=$((MEM_ERR + $(wrk_fig "$W/wrk-mem-$1.txt" errors)))
+	local res=$W/mem-$MEM_SENT.res n e
+	rm -f "$res"
+	E2E_LIMIT=$1 E2E_COOKIE=$MEM_COOKIE E2E_OUT=$res wrk -t1 -c4 \
+	    -d300s -s "$W/mix.lua" "$BASE/counter" > "$W/wrk-mem.txt" 2>&1
+	[ -s "$res" ] || die "wrk did not finish the memory run: $(cat "$W/wrk-mem.txt")"
+	read -r n e < "$res"
+	MEM_SENT=$((MEM_SENT + n))
+	MEM_ERR=$((MEM_ERR + e))
 }
 
 # ------------------------------------------------------------------
@@ -422,7 +458,7 @@ main() {
 	mem_drive "$((MEM_REQUESTS - MEM_FIRST))"
 	rss100=$(rss_kb "$gb_pid")
 	growth=$(awk -v a="$rss10" -v b="$rss100" \
-	    'BEGIN { printf "%.1f\n", a > 0 ? (b - a) * 100 / a : 0 }')
+	    'BEGIN { printf "%.1f\n", (a > 0) ? (b - a) * 100 / a : 0 }')
 	MEM_ROWS=$(as_owner sqlite3 "$STATE/sessions.db" \
 	    'SELECT count(*) FROM crumb_sessions' 2>/dev/null)
 	stop_stack
@@ -457,10 +493,10 @@ main() {
 	printf '%-36s %10s\n' "whole Set-Cookie header value" "$header_len B"
 	echo
 
-	t_counter=$(awk -v r="$r_counter" 'BEGIN { print (r >= 0.85) ? "met" : "missed" }')
+	t_counter=$(awk -v r="$r_counter" 'BEGIN { x = (r >= 0.85) ? "met" : "missed"; print x }')
 	t_anon=$(awk -v r="$r_anon" -v ok="$store_ok" \
-	    'BEGIN { print (r >= 0.95 && ok == "yes") ? "met" : "missed" }')
-	t_rss=$(awk -v g="$growth" 'BEGIN { print (g <= 5 && g >= -5) ? "met" : "missed" }')
+	    'BEGIN { x = (r >= 0.95 && ok == "yes") ? "met" : "missed"; print x }')
+	t_rss=$(awk -v g="$growth" 'BEGIN { x = (g <= 5 && g >= -5) ? "met" : "missed"; print x }')
 	[ "$c_err$h_err$a_err" = 000 ] || { t_counter=missed; t_anon=missed; }
 	[ "$MEM_ERR" = 0 ] || t_rss=missed
 
