@@ -60,6 +60,8 @@ crumb_form_parse(const char *body, size_t len, crumb_form **out)
 	*out = NULL;
 	if (body == NULL && len > 0)
 		return CRUMB_E_INVAL;
+	if (body == NULL)
+		body = "";
 	for (i = 0; i < len; i++)
 		if (body[i] == '&')
 			max++;

@@ -42,7 +42,7 @@ run_check() {
 		# Show why: the logs of the failed tests.
 		find "$dir" -name '*.log' -newer "$dir/config.status" |
 		    while read -r f; do
-			if grep -qE '^(FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null; then
+			if grep -qE '^:test-result: (FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null; then
 				echo "---- $f"; tail -n 60 "$f"
 			fi
 		done
