@@ -13,16 +13,41 @@
  *
  * Settings, read once per process before the first request (under
  * FastCGI, getenv() afterwards sees the request, not the process):
- *   CRUMB_STATE_DIR        holds sessions.db, guestbook.db and key
+ *   CRUMB_STATE_DIR        holds sessions.db, guestbook.db and key (and
+ *                          key.old, a retired key still accepted)
  *   CRUMB_INSECURE_COOKIE  "1": no Secure attribute (plain-HTTP demos)
+ *   CRUMB_BUSY_MS          session-store busy timeout (default 5000)
  */
 #include <fcgi_stdio.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gb.h"
+
+static int accepted;    /* a request has been accepted */
+
+/* Log a line.  Before the first FCGI_Accept, libfcgi's stderr leads
+ * nowhere under FastCGI: write to the process's own stderr then (which
+ * spawn-fcgi setups keep in a log); afterwards to the request's error
+ * stream, which Apache writes to its error log. */
+static void gb_log(const char *fmt, ...) __attribute__((format(__printf__, 1, 2)));
+
+static void
+gb_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (accepted)
+		vfprintf(stderr, fmt, ap);
+	else
+		vdprintf(STDERR_FILENO, fmt, ap);
+	va_end(ap);
+}
 
 /* A handler's failure that is not the library's: the entries database. */
 #define GB_E_DB (-1)
@@ -30,6 +55,8 @@
 struct gb_app {
 	char *state_dir;        /* NULL: CRUMB_STATE_DIR unset */
 	int insecure;
+	int busy_ms;
+	int reopen;             /* the store failed in a way a reopen heals */
 	crumb_store *store;
 	crumb_config *cfg;
 	struct gb_db *db;
@@ -458,12 +485,18 @@ run(struct gb_app *app, const struct gb_route *rt, struct gb_req *req,
 		rc = crumb_session_finish(c.s, gb_buf_write_fn, cookies);
 	if (rc != CRUMB_OK) {
 		if (rc == GB_E_DB)
-			fprintf(stderr, "guestbook: %s %s: entries: %s\n",
+			gb_log("guestbook: %s %s: entries: %s\n",
 			    req->method, req->path, gb_db_errmsg(app->db));
 		else
-			fprintf(stderr, "guestbook: %s %s: %s: %s\n",
-			    req->method, req->path, crumb_strerror(rc),
-			    c.s ? crumb_session_errmsg(c.s) : "");
+			gb_log("guestbook: %s %s: %s\n",
+			    req->method, req->path,
+			    c.s && *crumb_session_errmsg(c.s) ?
+			    crumb_session_errmsg(c.s) : crumb_strerror(rc));
+		/* A file replaced, repaired or made writable again is only
+		 * seen by a new connection. */
+		if (rc == CRUMB_E_READONLY || rc == CRUMB_E_CORRUPT ||
+		    rc == CRUMB_E_CANTOPEN)
+			app->reopen = 1;
 		gb_buf_free(cookies);
 		fail_page(resp, status_of(rc), "The guestbook is busy or "
 		    "its storage failed.  Please try again in a moment.");
@@ -479,8 +512,10 @@ app_settings(struct gb_app *app)
 {
 	const char *dir = getenv("CRUMB_STATE_DIR");
 	const char *insecure = getenv("CRUMB_INSECURE_COOKIE");
+	const char *busy = getenv("CRUMB_BUSY_MS");
 
 	memset(app, 0, sizeof(*app));
+	app->busy_ms = busy != NULL && atoi(busy) > 0 ? atoi(busy) : 5000;
 	if (dir != NULL && *dir != '\0')
 		app->state_dir = strdup(dir);
 	app->insecure = insecure != NULL && strcmp(insecure, "1") == 0;
@@ -510,14 +545,14 @@ state_path(const struct gb_app *app, const char *name, char *buf,
 static int
 open_crumb(struct gb_app *app)
 {
-	char path[4096];
+	char path[4096], why[256];
 	int rc;
 
 	if (state_path(app, "sessions.db", path, sizeof(path)) != 0)
 		return CRUMB_E_INVAL;
-	if ((rc = crumb_store_sqlite_open(path, &app->store)) != CRUMB_OK) {
-		fprintf(stderr, "guestbook: %s: %s: %s\n", path,
-		    crumb_strerror(rc), crumb_store_errmsg(app->store));
+	if ((rc = crumb_store_sqlite_open_v2(path, app->busy_ms, 0,
+	    &app->store, why, sizeof(why))) != CRUMB_OK) {
+		gb_log("guestbook: %s: %s: %s\n", path, crumb_strerror(rc), why);
 		return rc;
 	}
 	if ((rc = crumb_config_new(&app->cfg)) != CRUMB_OK ||
@@ -526,7 +561,16 @@ open_crumb(struct gb_app *app)
 	if (state_path(app, "key", path, sizeof(path)) != 0)
 		return CRUMB_E_INVAL;
 	if ((rc = crumb_config_load_key_file(app->cfg, path, 0)) != CRUMB_OK) {
-		fprintf(stderr, "guestbook: %s: %s\n", path, crumb_strerror(rc));
+		gb_log("guestbook: %s: %s\n", path, crumb_strerror(rc));
+		return rc;
+	}
+	/* Key rotation: cookies sealed with the retired key are still read
+	 * (and re-sealed with the new one). */
+	if (state_path(app, "key.old", path, sizeof(path)) != 0)
+		return CRUMB_E_INVAL;
+	if (access(path, F_OK) == 0 &&
+	    (rc = crumb_config_load_key_file(app->cfg, path, 1)) != CRUMB_OK) {
+		gb_log("guestbook: %s: %s\n", path, crumb_strerror(rc));
 		return rc;
 	}
 	/* Only for plain-HTTP demos on loopback; the default stays on. */
@@ -543,7 +587,7 @@ open_entries(struct gb_app *app)
 	if (state_path(app, "guestbook.db", path, sizeof(path)) != 0)
 		return -1;
 	if (gb_db_open(path, &app->db) != 0) {
-		fprintf(stderr, "guestbook: %s\n", gb_db_errmsg(app->db));
+		gb_log("guestbook: %s\n", gb_db_errmsg(app->db));
 		return -1;
 	}
 	return 0;
@@ -561,7 +605,7 @@ app_ready(struct gb_app *app)
 		return 1;
 	if (app->state_dir == NULL) {
 		if (now != app->last_try)
-			fprintf(stderr, "guestbook: CRUMB_STATE_DIR is not set\n");
+			gb_log("guestbook: CRUMB_STATE_DIR is not set\n");
 		app->last_try = now;
 		return 0;
 	}
@@ -607,6 +651,12 @@ handle(struct gb_app *app)
 	gb_buf_free(&cookies);
 	gb_buf_free(&resp.body);
 	gb_req_free(&req);
+	if (app->reopen) {
+		/* The next request opens the store afresh (app_ready). */
+		app_close(app);
+		app->reopen = 0;
+		app->last_try = 0;
+	}
 }
 
 int
@@ -618,8 +668,10 @@ main(void)
 	signal(SIGPIPE, SIG_IGN);
 	app_settings(&app);
 	(void)app_ready(&app);
-	while (FCGI_Accept() >= 0)
+	while (FCGI_Accept() >= 0) {
+		accepted = 1;
 		handle(&app);
+	}
 	app_close(&app);
 	free(app.state_dir);
 	return 0;

@@ -149,9 +149,13 @@ const char *crumb_store_errmsg(const crumb_store *store);
 int crumb_store_sqlite_open(const char *path, crumb_store **out);
 /* Like crumb_store_sqlite_open with a busy timeout in milliseconds
  * (default 5000) and synchronous=FULL when full_sync is non-zero
- * (default NORMAL: durable across process crashes, not power loss). */
+ * (default NORMAL: durable across process crashes, not power loss).
+ * On failure, when errbuf is not NULL, the reason (SQLite's message) is
+ * written there, NUL-terminated, at most errlen bytes.  A file that
+ * SQLite could only open read-only is CRUMB_E_READONLY, not a store that
+ * fails later. */
 int crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
-    crumb_store **out);
+    crumb_store **out, char *errbuf, size_t errlen);
 
 /* In-memory backend: for tests and single-process programs.  NOT shared
  * between processes or FastCGI workers.  New; crumb_store_free. */

@@ -44,6 +44,7 @@ static const char *const sql[Q_COUNT] = {
 typedef struct sstore {
 	sqlite3 *db;
 	int busy_ms;
+	struct timespec busy_since;   /* first retry of the current wait */
 	sqlite3_stmt *q[Q_COUNT];
 	char *state;          /* copy of the last loaded record's state */
 	size_t state_cap;
@@ -309,17 +310,24 @@ s_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
  * SQLite's own busy handler sleeps longer and longer (up to 100 ms a
  * time), so a writer that keeps missing the lock while others commit
  * back to back can wait far past its turn.  Polling every quarter of a
- * millisecond keeps the wait close to the time the lock is really held.
+ * millisecond keeps the wait close to the time the lock is really held;
+ * the limit is measured on the monotonic clock, not counted in retries.
  */
 static int
 on_busy(void *ctx, int count)
 {
 	sstore *ss = ctx;
-	struct timespec ts = { 0, 250000 };
+	struct timespec now, nap = { 0, 250000 };
+	long waited_ms;
 
-	if ((long)count * 250 >= (long)ss->busy_ms * 1000)
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (count == 0)
+		ss->busy_since = now;
+	waited_ms = (now.tv_sec - ss->busy_since.tv_sec) * 1000L +
+	    (now.tv_nsec - ss->busy_since.tv_nsec) / 1000000L;
+	if (waited_ms >= ss->busy_ms)
 		return 0;
-	nanosleep(&ts, NULL);
+	nanosleep(&nap, NULL);
 	return 1;
 }
 
@@ -361,6 +369,13 @@ setup(sstore *ss, const char *path, int busy_ms, int full_sync)
 	if (rc != SQLITE_OK)
 		return fail(ss, rc);
 	sqlite3_extended_result_codes(ss->db, 1);
+	/* SQLite quietly falls back to read-only for a write-protected
+	 * file; a session store that cannot write is a failure now. */
+	if (sqlite3_db_readonly(ss->db, "main") == 1) {
+		crumb_fmt(ss->msg, sizeof(ss->msg), "sqlite: %s is read-only",
+		    path);
+		return CRUMB_E_READONLY;
+	}
 	ss->busy_ms = busy_ms;
 	sqlite3_busy_handler(ss->db, on_busy, ss);
 	crumb_fmt(pragma, sizeof(pragma), "PRAGMA synchronous=%s",
@@ -382,7 +397,7 @@ setup(sstore *ss, const char *path, int busy_ms, int full_sync)
 
 CRUMB_API int
 crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
-    crumb_store **out)
+    crumb_store **out, char *errbuf, size_t errlen)
 {
 	sstore *ss;
 	int rc;
@@ -396,6 +411,9 @@ crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
 		return CRUMB_E_NOMEM;
 	if ((rc = setup(ss, path, busy_ms, full_sync)) != CRUMB_OK ||
 	    (rc = crumb_store_new(&sqlite_ops, ss, out)) != CRUMB_OK) {
+		if (errbuf != NULL && errlen > 0)
+			crumb_fmt(errbuf, errlen, "%s", ss->msg[0] != '\0' ?
+			    ss->msg : crumb_strerror(rc));
 		s_close(ss);
 		return rc;
 	}
@@ -405,5 +423,5 @@ crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
 CRUMB_API int
 crumb_store_sqlite_open(const char *path, crumb_store **out)
 {
-	return crumb_store_sqlite_open_v2(path, 5000, 0, out);
+	return crumb_store_sqlite_open_v2(path, 5000, 0, out, NULL, 0);
 }

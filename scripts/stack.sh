@@ -14,7 +14,8 @@
 # answers 200; everything else goes to stderr.  SIGTERM or SIGINT stops
 # Apache and every worker, then the script exits.
 # CRUMB_INSECURE_COOKIE=1 in the environment is passed to the program
-# (cookies without Secure, for plain HTTP on loopback).
+# (cookies without Secure, for plain HTTP on loopback), and so is
+# CRUMB_BUSY_MS (the session store's busy timeout, default 5000).
 # stop_all and wait_gone run from traps (SC2317); "a && b || die" is
 # meant (SC2015); the sh -c script is single-quoted on purpose (SC2016).
 # shellcheck disable=SC2317,SC2015,SC2016
@@ -30,6 +31,7 @@ WORKERS=4
 BUILD_DIR=$TOP
 PROGRAM=
 INSECURE=${CRUMB_INSECURE_COOKIE:-0}
+BUSY_MS=${CRUMB_BUSY_MS:-5000}
 
 APACHE_PID=
 WORKER_PIDS=
@@ -159,7 +161,7 @@ render() {
 	    -e "s|@GROUP@|$RUN_GROUP|g" -e "s|@FCGI_PORT@|${FCGI_PORT:-}|g" \
 	    -e "s|@GUESTBOOK@|$PROGRAM|g" \
 	    -e "s|@CGI_DIR@|$(dirname "$PROGRAM")|g" \
-	    -e "s|@INSECURE@|$INSECURE|g" "$@"
+	    -e "s|@INSECURE@|$INSECURE|g" -e "s|@BUSY_MS@|$BUSY_MS|g" "$@"
 }
 
 # spawn-fcgi binds the port itself: try random ports until a bind
@@ -168,7 +170,8 @@ render() {
 start_workers() {
 	local out user_opts=()
 	[ "$(id -u)" -eq 0 ] && user_opts=(-u "$RUN_USER" -g "$RUN_GROUP")
-	export CRUMB_STATE_DIR=$STATE_DIR CRUMB_INSECURE_COOKIE=$INSECURE
+	export CRUMB_STATE_DIR=$STATE_DIR CRUMB_INSECURE_COOKIE=$INSECURE \
+	    CRUMB_BUSY_MS=$BUSY_MS
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		FCGI_PORT=$((20000 + RANDOM % 12000))
 		[ "$FCGI_PORT" = "$PORT" ] && continue

@@ -3,7 +3,8 @@
 #
 # Installs the Debian packages it needs (when missing), then
 #   1. builds with -Wall -Wextra -Werror and runs `make check`
-#      (unit tests, symbol check, guestbook end to end as FastCGI and CGI);
+#      (unit tests, symbol check, guestbook end to end as FastCGI and CGI),
+#      then the hardening tests through the real stack (tests/hardening/);
 #   2. installs the library into a temporary prefix and runs the README's
 #      example program, compiled with pkg-config, behind Apache;
 #   3. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs
@@ -24,7 +25,7 @@ stage "dependencies"
 bash scripts/deps.sh build-essential autoconf automake libtool pkg-config \
     libfcgi-dev libcjson-dev libsqlite3-dev libgcrypt20-dev \
     apache2 spawn-fcgi curl sqlite3 valgrind clang libclang-rt-14-dev \
-    python3 binutils
+    python3 binutils e2fsprogs util-linux
 
 stage "autogen"
 ./autogen.sh >/dev/null 2>&1 || ./autogen.sh
@@ -60,6 +61,9 @@ stage "build (-Werror) and make check"
 configure_in build/default --enable-werror --prefix="$PREFIX"
 make -C build/default -j"$JOBS"
 run_check build/default
+
+stage "hardening: concurrency, crashes, store faults, bad input, memory"
+bash tests/hardening/run-all.sh build/default
 
 stage "install + README example (pkg-config, Apache CGI, curl)"
 make -C build/default install >/dev/null

@@ -126,6 +126,20 @@ test_sqlite_open(const char *dir)
 	CHECK_RC(crumb_store_sqlite_open(p, &store), CRUMB_E_CORRUPT);
 	CHECK(store == NULL);
 	crumb_store_free(store);
+
+	TEST("SQLite: open_v2 says why in errbuf");
+	{
+		char why[256] = "unchanged";
+
+		CHECK_RC(crumb_store_sqlite_open_v2(p, 100, 0, &store, why,
+		    sizeof(why)), CRUMB_E_CORRUPT);
+		CHECK(store == NULL);
+		CHECK(strstr(why, "not a database") != NULL);
+		strcpy(why, "unchanged");
+		CHECK_RC(crumb_store_sqlite_open_v2(p, 100, 0, &store, why, 4),
+		    CRUMB_E_CORRUPT);
+		CHECK(strlen(why) == 3);
+	}
 	free(p);
 }
 
@@ -141,7 +155,7 @@ test_sqlite_busy(const char *dir)
 	double d;
 	int rc;
 
-	REQUIRE(crumb_store_sqlite_open_v2(path, 50, 0, &store) == CRUMB_OK);
+	REQUIRE(crumb_store_sqlite_open_v2(path, 50, 0, &store, NULL, 0) == CRUMB_OK);
 	cfg = tcfg_new(store, &clk, 0xA2);
 	s = tbegin(cfg, NULL);
 	CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "n", 1));

@@ -151,7 +151,7 @@ sqlite_only(const char *path)
 	int rows = 0, bad = 0;
 
 	TEST("SQLite: reopen keeps sessions");
-	REQUIRE(crumb_store_sqlite_open_v2(path, 1000, 1, &store) ==
+	REQUIRE(crumb_store_sqlite_open_v2(path, 1000, 1, &store, NULL, 0) ==
 	    CRUMB_OK);
 	cfg = tcfg_new(store, &clk, 0x92);
 	pair = seed(cfg, "persisted");
