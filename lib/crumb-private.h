@@ -204,6 +204,7 @@ struct crumb_session {
 	char errmsg[CRUMB_ERRMSG_LEN];
 };
 int crumb_session_fail(crumb_session *s, int err, const char *detail);
+int crumb_session_usable(const crumb_session *s);
 int64_t crumb_session_ttl(const crumb_session *s);
 int crumb_session_persistent(const crumb_session *s);
 int crumb_session_load_record(crumb_session *s);

@@ -213,13 +213,9 @@ persist(crumb_session *s, int replay)
 CRUMB_API int
 crumb_session_save(crumb_session *s)
 {
-	if (s == NULL)
-		return CRUMB_E_INVAL;
-	if (s->finished)
-		return CRUMB_E_STATE;
-	if (s->invalidated)
-		return CRUMB_E_INVALIDATED;
-	return persist(s, 1);
+	int rc = crumb_session_usable(s);
+
+	return rc != CRUMB_OK ? rc : persist(s, 1);
 }
 
 CRUMB_API int

@@ -219,8 +219,9 @@ crumb_session_load_record(crumb_session *s)
 	return CRUMB_OK;
 }
 
-static int
-usable(crumb_session *s)
+/* May the session still be changed? */
+int
+crumb_session_usable(const crumb_session *s)
 {
 	if (s == NULL)
 		return CRUMB_E_INVAL;
@@ -234,7 +235,7 @@ usable(crumb_session *s)
 CRUMB_API int
 crumb_session_load(crumb_session *s)
 {
-	int rc = usable(s);
+	int rc = crumb_session_usable(s);
 
 	if (rc != CRUMB_OK)
 		return rc;
@@ -244,7 +245,7 @@ crumb_session_load(crumb_session *s)
 CRUMB_API int
 crumb_session_clear(crumb_session *s)
 {
-	int rc = usable(s);
+	int rc = crumb_session_usable(s);
 
 	return rc != CRUMB_OK ? rc : crumb_state_clear(&s->server);
 }
@@ -274,7 +275,7 @@ crumb_session_delete(crumb_session *s)
 CRUMB_API int
 crumb_session_invalidate(crumb_session *s)
 {
-	int rc = usable(s);
+	int rc = crumb_session_usable(s);
 
 	if (rc != CRUMB_OK)
 		return rc;
@@ -295,7 +296,7 @@ crumb_session_ensure_id(crumb_session *s)
 CRUMB_API int
 crumb_session_cycle_id(crumb_session *s)
 {
-	int rc = usable(s);
+	int rc = crumb_session_usable(s);
 
 	if (rc != CRUMB_OK)
 		return rc;
@@ -344,7 +345,7 @@ crumb_session_get_user(crumb_session *s, const char **user)
 CRUMB_API int
 crumb_session_set_expiry(crumb_session *s, int64_t ttl, int persistent)
 {
-	int rc = usable(s);
+	int rc = crumb_session_usable(s);
 
 	if (rc != CRUMB_OK)
 		return rc;

@@ -14,11 +14,10 @@ int
 crumb_state_ready(crumb_state *st)
 {
 	crumb_session *s = st->s;
+	int rc = crumb_session_usable(s);
 
-	if (s->finished)
-		return CRUMB_E_STATE;
-	if (s->invalidated)
-		return CRUMB_E_INVALIDATED;
+	if (rc != CRUMB_OK)
+		return rc;
 	if (st->server && !s->loaded)
 		return crumb_session_load_record(s);
 	return CRUMB_OK;
@@ -219,20 +218,30 @@ crumb_state_get(crumb_state *st, const char *key, const cJSON **value)
 	return CRUMB_OK;
 }
 
+/* Get key and check its type with is (cJSON_IsString...). */
+static int
+get_typed(crumb_state *st, const char *key, cJSON_bool (*is)(const cJSON *),
+    const cJSON **v)
+{
+	int rc = crumb_state_get(st, key, v);
+
+	if (rc != CRUMB_OK)
+		return rc;
+	return is(*v) ? CRUMB_OK : CRUMB_E_TYPE;
+}
+
 CRUMB_API int
 crumb_state_get_string(crumb_state *st, const char *key, const char **value)
 {
 	const cJSON *v;
 	int rc;
 
-	if (value != NULL)
-		*value = NULL;
-	if ((rc = crumb_state_get(st, key, &v)) != CRUMB_OK)
-		return rc;
-	if (!cJSON_IsString(v))
-		return CRUMB_E_TYPE;
-	*value = v->valuestring;
-	return CRUMB_OK;
+	if (value == NULL)
+		return CRUMB_E_INVAL;
+	*value = NULL;
+	if ((rc = get_typed(st, key, cJSON_IsString, &v)) == CRUMB_OK)
+		*value = v->valuestring;
+	return rc;
 }
 
 CRUMB_API int
@@ -243,12 +252,9 @@ crumb_state_get_number(crumb_state *st, const char *key, double *value)
 
 	if (value == NULL)
 		return CRUMB_E_INVAL;
-	if ((rc = crumb_state_get(st, key, &v)) != CRUMB_OK)
-		return rc;
-	if (!cJSON_IsNumber(v))
-		return CRUMB_E_TYPE;
-	*value = v->valuedouble;
-	return CRUMB_OK;
+	if ((rc = get_typed(st, key, cJSON_IsNumber, &v)) == CRUMB_OK)
+		*value = v->valuedouble;
+	return rc;
 }
 
 CRUMB_API int
@@ -259,12 +265,9 @@ crumb_state_get_bool(crumb_state *st, const char *key, int *value)
 
 	if (value == NULL)
 		return CRUMB_E_INVAL;
-	if ((rc = crumb_state_get(st, key, &v)) != CRUMB_OK)
-		return rc;
-	if (!cJSON_IsBool(v))
-		return CRUMB_E_TYPE;
-	*value = cJSON_IsTrue(v);
-	return CRUMB_OK;
+	if ((rc = get_typed(st, key, cJSON_IsBool, &v)) == CRUMB_OK)
+		*value = cJSON_IsTrue(v);
+	return rc;
 }
 
 CRUMB_API int
