@@ -164,6 +164,13 @@ render() {
 	    -e "s|@INSECURE@|$INSECURE|g" -e "s|@BUSY_MS@|$BUSY_MS|g" "$@"
 }
 
+# CRUMB_VALGRIND_DIR=DIR runs each FastCGI worker under valgrind
+# memcheck, one log per worker in DIR (valgrind-PID.log).
+valgrind_prefix() {
+	[ -n "${CRUMB_VALGRIND_DIR:-}" ] || return 0
+	printf '%s' "valgrind --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --log-file=$CRUMB_VALGRIND_DIR/valgrind-%p.log"
+}
+
 # spawn-fcgi binds the port itself: try random ports until a bind
 # succeeds, so that two stacks never share one.  They lie below Linux's
 # ephemeral range (32768 and up), where outgoing connections take theirs.
@@ -180,8 +187,8 @@ start_workers() {
 		# sends it to /dev/null) in run/fcgi.log.
 		if out=$(spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" \
 		    -F "$WORKERS" -P "$RUN_DIR/workers.pid" "${user_opts[@]}" \
-		    -- /bin/sh -c 'exec "$0" 2>>"$1"' "$PROGRAM" \
-		    "$RUN_DIR/fcgi.log" 2>&1); then
+		    -- /bin/sh -c 'exec $2 "$0" 2>>"$1"' "$PROGRAM" \
+		    "$RUN_DIR/fcgi.log" "$(valgrind_prefix)" 2>&1); then
 			WORKER_PIDS=$(tr '\n' ' ' < "$RUN_DIR/workers.pid")
 			say "$WORKERS FastCGI workers on 127.0.0.1:$FCGI_PORT" \
 			    "(pids $WORKER_PIDS)"

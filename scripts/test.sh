@@ -10,7 +10,8 @@
 #   3. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #      `make check` again;
 #   4. runs each libFuzzer target briefly (clang, ASan + UBSan);
-#   5. runs the unit tests under valgrind memcheck (any error fails);
+#   5. runs the unit tests, and the guestbook's FastCGI workers through the
+#      end-to-end test, under valgrind memcheck (any error fails);
 #   6. runs the browser test (headless Chromium driven by playwright-core).
 # Build trees and test output land in build/.  Set SKIP_BROWSER=1 or
 # SKIP_VALGRIND=1 to leave a stage out while developing.
@@ -84,6 +85,22 @@ if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
 	# Only the C test programs (the scripts drive servers instead).
 	run_check build/default TESTS='$(check_PROGRAMS)' \
 	    LOG_COMPILER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --show-leak-kinds=definite,indirect,possible"
+fi
+
+if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
+	stage "valgrind memcheck: guestbook FastCGI workers through the end-to-end test"
+	VG=$(mktemp -d /tmp/crumb-vg.XXXXXX)
+	chmod 1777 "$VG"
+	CRUMB_VALGRIND_DIR=$VG bash tests/e2e-guestbook.sh build/default
+	logs=$(ls "$VG"/valgrind-*.log 2>/dev/null | wc -l)
+	clean=$(grep -l 'ERROR SUMMARY: 0 errors' "$VG"/valgrind-*.log 2>/dev/null | wc -l)
+	echo "valgrind: $clean of $logs worker logs report 0 errors"
+	if [ "$logs" -eq 0 ] || [ "$clean" -ne "$logs" ]; then
+		grep -h -B2 -A12 -E 'Invalid|uninitialised|definitely lost|indirectly lost' \
+		    "$VG"/valgrind-*.log | head -80
+		exit 1
+	fi
+	rm -rf "$VG"
 fi
 
 if [ "${SKIP_BROWSER:-0}" != 1 ]; then
