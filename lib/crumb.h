@@ -133,6 +133,13 @@ typedef struct crumb_store_ops {
 	const char *(*errmsg)(void *ctx);
 	/* Release ctx. */
 	void (*close)(void *ctx);
+	/* Optional (NULL when the backend has none): make the following
+	 * load and update of the record one exclusive transaction, so that
+	 * crumb_session_atomic() needs no retries.  unlock commits when
+	 * commit is non-zero, else rolls back.  SQLite: BEGIN IMMEDIATE;
+	 * PostgreSQL would use SELECT ... FOR UPDATE. */
+	int (*lock)(void *ctx, const uint8_t *hash);
+	int (*unlock)(void *ctx, int commit);
 } crumb_store_ops;
 
 /* Wrap a backend.  ops is borrowed (keep it static); ctx is owned and
@@ -288,8 +295,10 @@ int crumb_session_save(crumb_session *s);
 /* Atomic read-modify-write of the server state: fn runs on the freshest
  * stored state and its changes are written with a version check; on a
  * concurrent change they are undone, the state reloaded and fn run
- * again.  fn must only touch the session (it may run several times) and
- * return 0, or non-zero to abort (returned as is). */
+ * again.  With a store that can lock a record (SQLite), load, fn and
+ * write run in one exclusive transaction instead, and fn runs once.
+ * fn must only touch the session (it may run several times) and return
+ * 0, or non-zero to abort (returned as is; its changes are undone). */
 typedef int (*crumb_atomic_fn)(crumb_session *s, void *ud);
 int crumb_session_atomic(crumb_session *s, crumb_atomic_fn fn, void *ud);
 

@@ -218,9 +218,45 @@ crumb_session_save(crumb_session *s)
 	return rc != CRUMB_OK ? rc : persist(s, 1);
 }
 
+/* Back to the stored state, dropping changes not yet written. */
+static int
+reload(crumb_session *s)
+{
+	s->loaded = 0;
+	return crumb_session_load_record(s);
+}
+
+/* The store locks the record: load, fn and write in one transaction. */
+static int
+atomic_locked(crumb_session *s, crumb_atomic_fn fn, void *ud)
+{
+	crumb_store *st = s->cfg->store;
+	uint8_t hash[CRUMB_HASH_LEN];
+	int rc, fn_rc, unlock_rc;
+
+	hash_of(s->rec_id, hash);
+	if ((rc = st->ops->lock(st->ctx, hash)) != CRUMB_OK)
+		return store_fail(s, rc);
+	fn_rc = rc = reload(s);
+	if (rc == CRUMB_OK && !s->lost)
+		fn_rc = rc = fn(s, ud);
+	if (rc == CRUMB_OK)
+		rc = persist(s, 0);
+	unlock_rc = st->ops->unlock(st->ctx, rc == CRUMB_OK);
+	if (rc == CRUMB_OK && unlock_rc != CRUMB_OK)
+		rc = store_fail(s, unlock_rc);
+	if (rc != CRUMB_OK) {
+		/* Nothing was committed: the session shows the store again. */
+		reload(s);
+		return fn_rc != CRUMB_OK ? fn_rc : rc;
+	}
+	return CRUMB_OK;
+}
+
 CRUMB_API int
 crumb_session_atomic(crumb_session *s, crumb_atomic_fn fn, void *ud)
 {
+	crumb_store *st;
 	int tries, rc;
 
 	if (fn == NULL)
@@ -228,21 +264,24 @@ crumb_session_atomic(crumb_session *s, crumb_atomic_fn fn, void *ud)
 	if ((rc = crumb_session_load(s)) != CRUMB_OK ||
 	    (rc = persist(s, 1)) != CRUMB_OK)
 		return rc;
+	if (s->lost)
+		return CRUMB_E_INVALIDATED;
+	st = s->cfg->store;
+	/* A new record cannot conflict: only the lock-free path is needed. */
+	if (s->exists && st->ops->lock != NULL && st->ops->unlock != NULL)
+		return atomic_locked(s, fn, ud);
 	for (tries = 0; tries < MAX_TRIES; tries++) {
-		if (s->lost || s->invalidated)
+		if (s->lost)
 			return CRUMB_E_INVALIDATED;
 		if ((rc = fn(s, ud)) != 0) {
-			/* Undo fn's changes: back to the stored state. */
-			s->loaded = 0;
-			crumb_session_load_record(s);
+			reload(s);      /* undo fn's changes */
 			return rc;
 		}
 		rc = persist(s, 0);
 		if (rc != CRUMB_E_CONFLICT)
 			return rc;
 		backoff(tries);
-		s->loaded = 0;
-		if ((rc = crumb_session_load_record(s)) != CRUMB_OK)
+		if ((rc = reload(s)) != CRUMB_OK)
 			return rc;
 	}
 	return crumb_session_fail(s, CRUMB_E_CONFLICT,

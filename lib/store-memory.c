@@ -298,7 +298,7 @@ m_close(void *ctx)
 
 static const crumb_store_ops memory_ops = {
 	m_create, m_load, m_update, m_touch, m_remove, m_change_id, m_purge,
-	m_user_remove, m_user_list, m_errmsg, m_close,
+	m_user_remove, m_user_list, m_errmsg, m_close, NULL, NULL,
 };
 
 CRUMB_API int

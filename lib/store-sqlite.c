@@ -16,7 +16,7 @@
 
 enum {
 	Q_LOAD, Q_CREATE, Q_UPDATE, Q_TOUCH, Q_REMOVE, Q_CHANGE_ID, Q_PURGE,
-	Q_USER_REMOVE, Q_USER_LIST, Q_COUNT
+	Q_USER_REMOVE, Q_USER_LIST, Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_COUNT
 };
 
 static const char *const sql[Q_COUNT] = {
@@ -39,6 +39,11 @@ static const char *const sql[Q_COUNT] = {
 	[Q_USER_LIST] = "SELECT id, created, last_seen, expires FROM "
 	    "crumb_sessions WHERE user = ?1 AND expires > ?2 "
 	    "ORDER BY last_seen DESC",
+	/* IMMEDIATE takes the write lock at once: the read that follows
+	 * sees the latest record and nobody writes until we commit. */
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
 };
 
 typedef struct sstore {
@@ -353,9 +358,32 @@ s_close(void *ctx)
 	free(ss);
 }
 
+static int
+s_lock(void *ctx, const uint8_t *hash)
+{
+	sstore *ss = ctx;
+
+	(void)hash;     /* SQLite locks the whole database */
+	return run(ss, ss->q[Q_BEGIN]);
+}
+
+static int
+s_unlock(void *ctx, int commit)
+{
+	sstore *ss = ctx;
+	int rc;
+
+	if (sqlite3_get_autocommit(ss->db))
+		return CRUMB_OK;        /* already ended (SQLite rolled back) */
+	rc = run(ss, ss->q[commit ? Q_COMMIT : Q_ROLLBACK]);
+	if (rc != CRUMB_OK && !sqlite3_get_autocommit(ss->db))
+		run(ss, ss->q[Q_ROLLBACK]);
+	return rc;
+}
+
 static const crumb_store_ops sqlite_ops = {
 	s_create, s_load, s_update, s_touch, s_remove, s_change_id, s_purge,
-	s_user_remove, s_user_list, s_errmsg, s_close,
+	s_user_remove, s_user_list, s_errmsg, s_close, s_lock, s_unlock,
 };
 
 static int

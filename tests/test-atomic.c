@@ -93,6 +93,7 @@ struct incr {
 	int calls;
 	crumb_config *cfg;    /* when set: run a rival increment once */
 	const char *pair;
+	int locking;          /* the store locks records (SQLite) */
 };
 
 static int
@@ -139,10 +140,18 @@ incr_with_rival(crumb_session *s, void *ud)
 
 	if (in->calls == 0 && in->cfg != NULL) {
 		crumb_session *a = tbegin(in->cfg, in->pair);
-		struct incr ain = { 0, NULL, NULL };
+		struct incr ain = { 0, NULL, NULL, 0 };
 
-		CHECK_OK(crumb_session_atomic(a, do_incr, &ain));
-		CHECK_OK(tend(a, "id", NULL, NULL));
+		if (in->locking) {
+			/* B holds the record's lock: the rival must wait, and
+			 * here (same thread) it times out, changing nothing. */
+			CHECK_RC(crumb_session_atomic(a, do_incr, &ain),
+			    CRUMB_E_BUSY);
+			crumb_session_free(a);
+		} else {
+			CHECK_OK(crumb_session_atomic(a, do_incr, &ain));
+			CHECK_OK(tend(a, "id", NULL, NULL));
+		}
 	}
 	return do_incr(s, ud);
 }
@@ -150,7 +159,8 @@ incr_with_rival(crumb_session *s, void *ud)
 /* Both configs point at the same data (one shared store, or two SQLite
  * connections to one file). */
 static void
-concurrency(crumb_config *ca, crumb_config *cb, const char *label)
+concurrency(crumb_config *ca, crumb_config *cb, const char *label,
+    int locking)
 {
 	crumb_session *s, *a, *b;
 	char *pair = NULL;
@@ -222,17 +232,26 @@ concurrency(crumb_config *ca, crumb_config *cb, const char *label)
 	CHECK_OK(tend(b, "id", NULL, NULL));
 	CHECK(read_n(ca, pair, "n") == 7);
 
-	TEST("rival increment inside fn: retried, no lost update");
+	TEST(locking ? "rival inside fn: blocked by the record lock, fn runs once" :
+	    "rival increment inside fn: retried, no lost update");
 	b = tbegin(cb, pair);
 	memset(&in, 0, sizeof(in));
 	in.cfg = ca;
 	in.pair = pair;
+	in.locking = locking;
 	CHECK_OK(crumb_session_atomic(b, incr_with_rival, &in));
-	CHECK(in.calls >= 2);
+	CHECK(locking ? in.calls == 1 : in.calls >= 2);
 	CHECK_OK(crumb_state_get_number(crumb_session_server(b), "n", &d));
-	CHECK(d == 9);
+	CHECK(d == (locking ? 8 : 9));
 	CHECK_OK(tend(b, "id", NULL, NULL));
-	CHECK(read_n(ca, pair, "n") == 9);
+	CHECK(read_n(ca, pair, "n") == (locking ? 8 : 9));
+	if (locking) {
+		/* Bring n to 9 like the other run, for what follows. */
+		s = tbegin(ca, pair);
+		memset(&in, 0, sizeof(in));
+		CHECK_OK(crumb_session_atomic(s, do_incr, &in));
+		CHECK_OK(tend(s, "id", NULL, NULL));
+	}
 
 	TEST("plain increments race: the later writer re-applies");
 	a = tbegin(ca, pair);
@@ -273,18 +292,21 @@ main(void)
 	REQUIRE(crumb_store_memory_new(&mem) == CRUMB_OK);
 	ca = tcfg_new(mem, &clk, 0x72);
 	cb = tcfg_new(mem, &clk, 0x72);
-	concurrency(ca, cb, "memory store");
+	concurrency(ca, cb, "memory store", 0);
 	crumb_config_free(ca);
 	crumb_config_free(cb);
 	crumb_store_free(mem);
 
 	dir = tdir_new();
 	path = tpath(dir, "sessions.db");
-	REQUIRE(crumb_store_sqlite_open(path, &sa) == CRUMB_OK);
-	REQUIRE(crumb_store_sqlite_open(path, &sb) == CRUMB_OK);
+	/* A short busy timeout: one test waits on a lock held on purpose. */
+	REQUIRE(crumb_store_sqlite_open_v2(path, 200, 0, &sa, NULL, 0) ==
+	    CRUMB_OK);
+	REQUIRE(crumb_store_sqlite_open_v2(path, 200, 0, &sb, NULL, 0) ==
+	    CRUMB_OK);
 	ca = tcfg_new(sa, &clk, 0x73);
 	cb = tcfg_new(sb, &clk, 0x73);
-	concurrency(ca, cb, "SQLite store, two connections");
+	concurrency(ca, cb, "SQLite store, two connections", 1);
 	crumb_config_free(ca);
 	crumb_config_free(cb);
 	crumb_store_free(sa);
