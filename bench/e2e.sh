@@ -7,7 +7,9 @@
 # bench/apache-bench.conf.in) on a free 127.0.0.1 port with two FastCGI
 # backends started by spawn-fcgi: the guestbook (4 workers) under / and
 # /counter, and the session-less cgi-bin/hello (4 workers) under /hello.
-# wrk then drives, each after a warm-up:
+# wrk then drives, each after a warm-up, in ROUNDS interleaved rounds
+# (hello, counter, anon, hello, ...) so that a load burst from elsewhere
+# on the machine hits all three alike:
 #   counter  GET /counter with a kept session cookie
 #   hello    GET /hello
 #   anon     GET / without a cookie (checked to cost no session-store
@@ -25,8 +27,11 @@
 # BUILD_DIR/bench-e2e.txt.  Exit status 0 when the run completed (whether
 # or not targets are met), 1 on failure.
 #
-# Environment: E2E_DURATION (seconds per measured run, default 10),
-# E2E_WARMUP (default 2), E2E_THREADS (2), E2E_CONNS (16),
+# req/s is all requests of a kind over all its rounds; p50 and p99 are the
+# medians of the rounds' wrk --latency percentiles.
+#
+# Environment: E2E_DURATION (measured seconds per kind, default 12),
+# E2E_ROUNDS (3), E2E_WARMUP (2), E2E_THREADS (2), E2E_CONNS (16),
 # E2E_REUSE (enablereuse=on|off for both backends, default off, as in
 # conf/apache-fcgi.conf.in), E2E_MEM_REQUESTS (100000).  --quick: 3 s
 # runs, 1 s warm-ups, 20,000 memory requests (not for the record).
@@ -41,7 +46,8 @@ HELLO=$BUILD/cgi-bin/hello
 KEYGEN=$BUILD/lib/crumb-keygen
 OUT=$BUILD/bench-e2e.txt
 
-DURATION=${E2E_DURATION:-10}
+DURATION=${E2E_DURATION:-12}
+ROUNDS=${E2E_ROUNDS:-3}
 WARMUP=${E2E_WARMUP:-2}
 THREADS=${E2E_THREADS:-2}
 CONNS=${E2E_CONNS:-16}
@@ -49,6 +55,7 @@ REUSE=${E2E_REUSE:-off}
 MEM_REQUESTS=${E2E_MEM_REQUESTS:-100000}
 if [ "$QUICK" = --quick ]; then
 	DURATION=${E2E_DURATION:-3}
+	ROUNDS=${E2E_ROUNDS:-1}
 	WARMUP=${E2E_WARMUP:-1}
 	MEM_REQUESTS=${E2E_MEM_REQUESTS:-20000}
 fi
@@ -260,16 +267,42 @@ fresh_cookie() {
 	    head -n 1
 }
 
-# wrk_run NAME PATH [wrk args...]: a warm-up, then the measured run,
-# whose output lands in $W/wrk-NAME.txt.
-wrk_run() {
-	local name=$1 path=$2
-	shift 2
+# wrk_warm PATH [wrk args...]: a warm-up run, not measured.
+wrk_warm() {
+	local path=$1
+	shift
 	wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$@" "$BASE$path" \
-	    > "$W/warm-$name.txt" 2>&1 || die "wrk failed: $(cat "$W/warm-$name.txt")"
-	wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$@" \
-	    "$BASE$path" > "$W/wrk-$name.txt" 2>&1 ||
-	    die "wrk failed: $(cat "$W/wrk-$name.txt")"
+	    > "$W/warm.txt" 2>&1 || die "wrk failed: $(cat "$W/warm.txt")"
+}
+
+# wrk_run NAME ROUND PATH [wrk args...]: one measured run, its output
+# in $W/wrk-NAME-ROUND.txt.
+wrk_run() {
+	local name=$1 round=$2 path=$3 secs
+	shift 3
+	secs=$(( (DURATION + ROUNDS - 1) / ROUNDS ))
+	wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency "$@" \
+	    "$BASE$path" > "$W/wrk-$name-$round.txt" 2>&1 ||
+	    die "wrk failed: $(cat "$W/wrk-$name-$round.txt")"
+}
+
+# wrk_sum NAME FIELD: rps (all requests / all seconds), p50 and p99 (ms,
+# median of the rounds), errors (sum).
+wrk_sum() {
+	local f
+	for f in "$W/wrk-$1-"*.txt; do
+		case $2 in
+		rps) awk '/requests in/ { n = $1; t = $4; sub(/s,$/, "", t);
+			print n, t }' "$f" ;;
+		*) wrk_fig "$f" "$2" ;;
+		esac
+	done | sort -n | awk -v f="$2" '
+	{ v[NR] = $1; n += $1; t += $2 }
+	END {
+		if (f == "rps") printf "%.0f\n", (t > 0) ? n / t : 0
+		else if (f == "errors") print n + 0
+		else print v[int((NR + 1) / 2)]
+	}'
 }
 
 # wrk_fig FILE FIELD: rps | p50 | p99 (ms) | errors (non-2xx/3xx +
@@ -389,6 +422,7 @@ mem_drive() {
 main() {
 	local c_rps c_p50 c_p99 c_err h_rps h_p50 h_p99 h_err a_rps a_p50
 	local a_p99 a_err r_counter r_anon sig0 sig1 st_anon st_counter
+	local round sig_ok sig_first
 	local store_ok rss10 rss100 growth cookie_len header_len gb_pid
 	local t_counter t_anon t_rss
 
@@ -405,36 +439,45 @@ main() {
 	COOKIE=$(fresh_cookie)
 	[ -n "$COOKIE" ] || die "GET /counter set no session cookie"
 
-	say "GET /hello ..."
-	wrk_run hello /hello
-	say "GET /counter with a kept cookie ..."
-	wrk_run counter /counter -H "Cookie: $COOKIE"
-	say "GET / anonymous ..."
-	sig0=$(store_sig)
-	wrk_run anon /
-	sig1=$(store_sig)
+	say "warm-up ..."
+	wrk_warm /hello
+	wrk_warm /counter -H "Cookie: $COOKIE"
+	wrk_warm /
+	sig_ok=yes
+	sig_first=
+	for round in $(seq 1 "$ROUNDS"); do
+		say "round $round/$ROUNDS: GET /hello, GET /counter (kept" \
+		    "cookie), GET / (anonymous) ..."
+		wrk_run hello "$round" /hello
+		wrk_run counter "$round" /counter -H "Cookie: $COOKIE"
+		sig0=$(store_sig)
+		wrk_run anon "$round" /
+		sig1=$(store_sig)
+		[ "$sig0" = "$sig1" ] || sig_ok=no
+		[ -n "$sig_first" ] || sig_first="before: $sig0; after: $sig1"
+	done
 	st_anon=$(strace_count 200 /)
 	st_counter=$(strace_count 20 /counter -H "Cookie: $COOKIE")
 
-	h_rps=$(wrk_fig "$W/wrk-hello.txt" rps)
-	h_p50=$(wrk_fig "$W/wrk-hello.txt" p50)
-	h_p99=$(wrk_fig "$W/wrk-hello.txt" p99)
-	h_err=$(wrk_fig "$W/wrk-hello.txt" errors)
-	c_rps=$(wrk_fig "$W/wrk-counter.txt" rps)
-	c_p50=$(wrk_fig "$W/wrk-counter.txt" p50)
-	c_p99=$(wrk_fig "$W/wrk-counter.txt" p99)
-	c_err=$(wrk_fig "$W/wrk-counter.txt" errors)
-	a_rps=$(wrk_fig "$W/wrk-anon.txt" rps)
-	a_p50=$(wrk_fig "$W/wrk-anon.txt" p50)
-	a_p99=$(wrk_fig "$W/wrk-anon.txt" p99)
-	a_err=$(wrk_fig "$W/wrk-anon.txt" errors)
+	h_rps=$(wrk_sum hello rps)
+	h_p50=$(wrk_sum hello p50)
+	h_p99=$(wrk_sum hello p99)
+	h_err=$(wrk_sum hello errors)
+	c_rps=$(wrk_sum counter rps)
+	c_p50=$(wrk_sum counter p50)
+	c_p99=$(wrk_sum counter p99)
+	c_err=$(wrk_sum counter errors)
+	a_rps=$(wrk_sum anon rps)
+	a_p50=$(wrk_sum anon p50)
+	a_p99=$(wrk_sum anon p99)
+	a_err=$(wrk_sum anon errors)
 	r_counter=$(ratio "$c_rps" "$h_rps")
 	r_anon=$(ratio "$a_rps" "$h_rps")
 	# No store I/O: the footprint is unchanged over the whole wrk run,
 	# and strace saw no call on the store's files (while it did see
 	# calls at all, and did see the store's files for /counter).
 	store_ok=no
-	if [ "$sig0" = "$sig1" ] && [ "${st_anon% *}" = 0 ] &&
+	if [ "$sig_ok" = yes ] && [ "${st_anon% *}" = 0 ] &&
 	    [ "${st_anon#* }" -gt 0 ] && [ "${st_counter% *}" -gt 0 ]; then
 		store_ok=yes
 	fi
@@ -467,7 +510,8 @@ main() {
 	echo
 	echo "End to end: private Apache 2.4 (event MPM) + mod_proxy_fcgi" \
 	    "(enablereuse=$REUSE), spawn-fcgi, wrk -t$THREADS -c$CONNS" \
-	    "-d${DURATION}s after ${WARMUP}s warm-up, loopback, $(nproc) cores"
+	    "${DURATION}s per kind in $ROUNDS interleaved rounds after" \
+	    "${WARMUP}s warm-ups, loopback, $(nproc) cores"
 	printf '%-28s %10s %10s %10s %8s %8s\n' request "req/s" "p50 ms" \
 	    "p99 ms" errors "ratio"
 	printf '%-28s %10s %10s %10s %8s %8s\n' "GET /hello (no session)" \
@@ -478,7 +522,7 @@ main() {
 	    "$a_rps" "$a_p50" "$a_p99" "$a_err" "$r_anon"
 	echo "ratios: counter/hello $r_counter, anonymous-/ /hello $r_anon"
 	echo "anonymous GET / store I/O: none=$store_ok" \
-	    "(store before: $sig0; after: $sig1;" \
+	    "(unchanged over every anonymous run: $sig_ok; first run $sig_first;" \
 	    "strace of the workers, 200 GET /: ${st_anon% *} of" \
 	    "${st_anon#* } calls on sessions.db*;" \
 	    "20 GET /counter: ${st_counter% *} of ${st_counter#* })"
@@ -502,7 +546,7 @@ main() {
 
 	{
 		echo "# bench/e2e.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-		    "threads=$THREADS conns=$CONNS duration=$DURATION" \
+		    "threads=$THREADS conns=$CONNS duration=$DURATION rounds=$ROUNDS" \
 		    "enablereuse=$REUSE"
 		echo "hello_rps=$h_rps"
 		echo "hello_p50_ms=$h_p50"
