@@ -33,7 +33,12 @@
 # Environment: E2E_DURATION (measured seconds per kind, default 12),
 # E2E_ROUNDS (3), E2E_WARMUP (2), E2E_THREADS (2), E2E_CONNS (16),
 # E2E_REUSE (enablereuse=on|off for both backends, default off, as in
-# conf/apache-fcgi.conf.in), E2E_MEM_REQUESTS (100000).  --quick: 3 s
+# conf/apache-fcgi.conf.in; "on" starves libfcgi's one-connection-at-a-
+# time workers: pooled connections held by idle Apache threads leave the
+# others waiting, measured at ~0 req/s with timeouts), E2E_MEM_REQUESTS (100000), E2E_MEM_PREFILL
+# (sessions stored before the memory run starts, default 0: a fresh
+# store, whose growth fills SQLite's page cache, 2 MiB by default,
+# during the run).  --quick: 3 s
 # runs, 1 s warm-ups, 20,000 memory requests (not for the record).
 set -u
 umask 077
@@ -60,6 +65,7 @@ if [ "$QUICK" = --quick ]; then
 	MEM_REQUESTS=${E2E_MEM_REQUESTS:-20000}
 fi
 MEM_FIRST=10000
+MEM_PREFILL=${E2E_MEM_PREFILL:-0}
 
 APACHE_PID=
 WORKER_PIDS=
@@ -168,11 +174,27 @@ render() {
 	    -e "s|@GUESTBOOK@|$GUESTBOOK|g" -e "s|@INSECURE@|1|g" "$@"
 }
 
-# start_stack GUESTBOOK_WORKERS: a fresh state, both backends, Apache.
+# prefill N: N unexpired sessions with random IDs, straight into the
+# store (as its owner, before any worker opens it).
+prefill() {
+	[ "$1" -gt 0 ] || return 0
+	as_owner sqlite3 -batch "$STATE/sessions.db" "
+	    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n
+	        WHERE i < $1)
+	    INSERT INTO crumb_sessions (id, state, version, user, created,
+	        last_seen, expires)
+	    SELECT randomblob(32), '{\"count\":1}', 1, NULL, unixepoch(),
+	        unixepoch(), unixepoch() + 86400 FROM n;" ||
+	    die "cannot prefill the session store"
+}
+
+# start_stack GUESTBOOK_WORKERS [PREFILL]: a fresh state (PREFILL stored
+# sessions), both backends, Apache.
 start_stack() {
 	local try
 	GB_N=$1
 	new_state
+	prefill "${2:-0}"
 	GB_PORT=$(spawn_workers "$GUESTBOOK" "$1" "$RUN_DIR/gb.pid") ||
 	    die "cannot start the guestbook workers"
 	GB_PIDS=$(tr '\n' ' ' < "$RUN_DIR/gb.pid")
@@ -484,7 +506,7 @@ main() {
 	stop_stack
 
 	# ---- part 5: memory, one guestbook worker
-	start_stack 1
+	start_stack 1 "$MEM_PREFILL"
 	gb_pid=${GB_PIDS%% *}
 	MEM_COOKIE=$(fresh_cookie)
 	cookie_len=$(( ${#MEM_COOKIE} - 3 ))     # the value, without "id="
@@ -528,7 +550,8 @@ main() {
 	    "20 GET /counter: ${st_counter% *} of ${st_counter#* })"
 	echo
 	echo "Memory: one guestbook worker, $MEM_SENT GET /counter" \
-	    "(1 in 4 new sessions, $MEM_ERR errors, $MEM_ROWS rows stored)"
+	    "(1 in 4 new sessions, $MEM_ERR errors; $MEM_PREFILL sessions" \
+	    "stored before, $MEM_ROWS after)"
 	printf '%-36s %10s\n' "VmRSS after $MEM_FIRST requests" "$rss10 kB"
 	printf '%-36s %10s\n' "VmRSS after $MEM_REQUESTS requests" "$rss100 kB"
 	printf '%-36s %10s\n' "growth" "$growth %"
@@ -568,6 +591,8 @@ main() {
 		echo "worker_rss_growth_pct=$growth"
 		echo "mem_requests=$MEM_SENT"
 		echo "mem_errors=$MEM_ERR"
+		echo "mem_prefill=$MEM_PREFILL"
+		echo "mem_rows_after=$MEM_ROWS"
 		echo "cookie_value_bytes=$cookie_len"
 		echo "set_cookie_header_bytes=$header_len"
 		echo "target_e2e_counter_ratio=$t_counter"
