@@ -62,11 +62,16 @@ theme_form(struct gb_buf *b, const char *theme)
 void
 gb_html_head(struct gb_buf *b, const struct gb_view *v)
 {
-	gb_buf_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+	/* Constant text by puts: a printf over the style sheet cost more
+	 * than the session layer on an anonymous page. */
+	gb_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
 	    "<meta charset=\"utf-8\"><title>Guestbook</title>"
 	    "<meta name=\"viewport\" content=\"width=device-width\">"
-	    "<style>%s</style></head>\n<body class=\"%s\">\n"
-	    "<h1>Guestbook</h1>\n", style, v->theme);
+	    "<style>");
+	gb_buf_puts(b, style);
+	gb_buf_puts(b, "</style></head>\n<body class=\"");
+	gb_buf_puts(b, v->theme);
+	gb_buf_puts(b, "\">\n<h1>Guestbook</h1>\n");
 	if (v->flash != NULL) {
 		gb_buf_puts(b, "<p id=\"flash\" role=\"status\">");
 		gb_buf_puts_html(b, v->flash);

@@ -187,7 +187,8 @@ struct crumb_session {
 	int deleted;             /* delete() called */
 	int pending_delete;      /* record to remove at the next persist */
 	int lost;                /* record vanished under a concurrent update */
-	int wrote;               /* record written (cookie needs new expiry) */
+	int wrote;               /* record written in this request */
+	int extended;            /* ... and its expiry pushed back */
 	int64_t version;
 	int64_t rec_expires;
 	char *user;

@@ -109,7 +109,8 @@ typedef struct crumb_store_ops {
 	    crumb_record *out);
 	/* Compare-and-swap: write only if the stored version equals
 	 * version; CRUMB_E_CONFLICT if it changed, CRUMB_E_NOT_FOUND if
-	 * the record is gone.  new_hash, when not NULL, also renames it. */
+	 * the record is gone.  new_hash, when not NULL, also renames it.
+	 * expires 0 keeps the stored expiry. */
 	int (*update)(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
 	    int64_t version, const char *state, size_t len, const char *user,
 	    int64_t now, int64_t expires);

@@ -81,6 +81,30 @@ refresh(crumb_session *s)
 	return rc;
 }
 
+/* Under CRUMB_TTL_ON_REQUEST: has the threshold passed since the expiry
+ * was last pushed back?  The record's expiry when loaded, else the
+ * cookie's (they are kept equal). */
+static int
+ttl_due(const crumb_session *s)
+{
+	int64_t expires = s->loaded && s->exists ? s->rec_expires :
+	    s->in.expires;
+
+	if (!s->incoming || s->cfg->ttl_policy != CRUMB_TTL_ON_REQUEST)
+		return 0;
+	return s->now - (expires - crumb_session_ttl(s)) >= s->cfg->ttl_threshold;
+}
+
+/* Does a write of the record also push its expiry back?  Not within
+ * the threshold: moving the indexed expiry column doubles what a write
+ * costs (two pages into the WAL instead of one). */
+static int
+write_extends(const crumb_session *s)
+{
+	return s->cfg->ttl_policy == CRUMB_TTL_ON_CHANGE || s->expiry_changed ||
+	    ttl_due(s);
+}
+
 static int
 write_update(crumb_session *s, int replay)
 {
@@ -89,7 +113,7 @@ write_update(crumb_session *s, int replay)
 	int tries, rc;
 
 	for (tries = 0;; tries++) {
-		int rename = renamed(s);
+		int rename = renamed(s), extend = write_extends(s);
 		char *text = cJSON_PrintUnformatted(s->server.map);
 
 		if (text == NULL)
@@ -99,10 +123,14 @@ write_update(crumb_session *s, int replay)
 			hash_of(s->id, nhash);
 		rc = st->ops->update(st->ctx, hash, rename ? nhash : NULL,
 		    s->version, text, strlen(text), s->user, s->now,
-		    s->now + crumb_session_ttl(s));
+		    extend ? s->now + crumb_session_ttl(s) : 0);
 		cJSON_free(text);
 		if (rc == CRUMB_OK) {
 			s->version++;
+			if (extend) {
+				s->rec_expires = s->now + crumb_session_ttl(s);
+				s->extended = 1;
+			}
 			memcpy(s->rec_id, s->id, CRUMB_ID_LEN);
 			s->wrote = 1;
 			cJSON_Delete(s->server.journal);
@@ -152,6 +180,8 @@ create_record(crumb_session *s)
 	s->exists = 1;
 	s->version = 1;
 	s->wrote = 1;
+	s->extended = 1;
+	s->rec_expires = s->now + crumb_session_ttl(s);
 	s->cookie_dirty = 1;
 	cJSON_Delete(s->server.journal);
 	s->server.journal = NULL;
@@ -331,17 +361,6 @@ crumb_session_client_fits(crumb_session *s, const cJSON *client)
 	return rc;
 }
 
-static int
-ttl_due(const crumb_session *s)
-{
-	int64_t window_start;
-
-	if (!s->incoming || s->cfg->ttl_policy != CRUMB_TTL_ON_REQUEST)
-		return 0;
-	window_start = s->in.expires - crumb_session_ttl(s);
-	return s->now - window_start >= s->cfg->ttl_threshold;
-}
-
 static void
 expire_line(crumb_session *s, crumb_buf *b)
 {
@@ -403,11 +422,14 @@ finish_live(crumb_session *s, crumb_buf *b)
 			expire_line(s, b);
 		return CRUMB_OK;
 	}
-	/* A new expiry when the record was written, the TTL is due for
-	 * extension or changed, or the session is new.  A change of the
-	 * client state alone keeps the old expiry, so it needs no store. */
-	extend = s->wrote || ttl_due(s) || s->expiry_changed || !s->incoming;
-	emit = s->cookie_dirty || s->client.modified || s->wrote || extend;
+	/* A new expiry when a write pushed it back, the TTL is due for
+	 * extension or changed, or the session is new.  Otherwise the
+	 * cookie keeps the expiry it had (which the record shares), and a
+	 * change of the client state alone needs no store at all.  The
+	 * cookie is only sent when something in it changes. */
+	extend = s->extended || (!s->wrote && ttl_due(s)) ||
+	    s->expiry_changed || !s->incoming;
+	emit = s->cookie_dirty || s->client.modified || extend;
 	/* A visitor with nothing stored anywhere gets no cookie. */
 	if (!s->incoming && !s->exists && s->client.map->child == NULL)
 		emit = 0;
@@ -416,7 +438,8 @@ finish_live(crumb_session *s, crumb_buf *b)
 	if (!s->wrote && (!s->loaded || s->exists) &&
 	    (rc = blind_update(s, extend && s->incoming)) != CRUMB_OK)
 		return rc;
-	expires = extend ? s->now + crumb_session_ttl(s) : s->in.expires;
+	expires = extend ? s->now + crumb_session_ttl(s) :
+	    s->wrote ? s->rec_expires : s->in.expires;
 	if ((rc = seal(s, s->client.map, expires, &value)) != CRUMB_OK)
 		return crumb_session_fail(s, rc, rc == CRUMB_E_TOO_LARGE ?
 		    "session cookie would exceed 4096 bytes" : NULL);

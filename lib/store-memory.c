@@ -171,7 +171,8 @@ m_update(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
 	r->len = len;
 	r->version++;
 	r->last_seen = now;
-	r->expires = expires;
+	if (expires != 0)
+		r->expires = expires;
 	return CRUMB_OK;
 }
 

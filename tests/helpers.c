@@ -329,7 +329,8 @@ m_update(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
 	r->len = len;
 	r->version++;
 	r->last_seen = now;
-	r->expires = expires;
+	if (expires != 0)
+		r->expires = expires;
 	if (new_hash != NULL) {
 		memcpy(r->hash, new_hash, CRUMB_HASH_LEN);
 		for (other = m->recs; other < m->recs + m->n; other++)

@@ -195,6 +195,48 @@ test_on_request(void)
 	CHECK(tmap_counts(map)->touch == 0 && tmap_counts(map)->update == 0);
 	free(pair);
 
+	TEST("TTL_ON_REQUEST: a write within the threshold keeps the expiry");
+	clk.now = T_START;
+	pair = seed(cfg);
+	{
+		crumb_session *s;
+		char *h = NULL;
+
+		/* Within the threshold: the record is written, its expiry
+		 * and the cookie stay as they were (no Set-Cookie). */
+		clk.now = T_START + 50;
+		tmap_reset(map);
+		s = tbegin(cfg, pair);
+		CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "w",
+		    1));
+		CHECK_OK(tend(s, "id", &h, &out));
+		CHECK(tmap_counts(map)->update == 1);
+		CHECK(out == NULL);
+		free(h);
+		free(out);
+		/* Past the threshold: the write extends, a new cookie. */
+		clk.now = T_START + 150;
+		tmap_reset(map);
+		s = tbegin(cfg, pair);
+		CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "w",
+		    2));
+		h = NULL;
+		CHECK_OK(tend(s, "id", &h, &out));
+		CHECK(tmap_counts(map)->update == 1);
+		CHECK(out != NULL);
+		CHECK(h != NULL && max_age(h) == 1000);
+		free(h);
+	}
+	/* The old cookie's expiry (T+1000) has passed, the record lives on
+	 * to T+1150 under the new one. */
+	CHECK(!visit(cfg, &pair, T_START + 1001));
+	if (out != NULL) {
+		free(pair);
+		pair = out;
+	}
+	CHECK(visit(cfg, &pair, T_START + 1100));
+	free(pair);
+
 	TEST("TTL_ON_REQUEST threshold 0: every request extends");
 	CHECK_OK(crumb_config_set_ttl_extension(cfg, CRUMB_TTL_ON_REQUEST, 0));
 	clk.now = T_START;
