@@ -248,8 +248,10 @@ floor_open(floor_ *f, const char *path, const unsigned char *keyid)
 	sql_ok(NULL, sqlite3_open(path, &f->db), "open");
 	db = f->db;
 	sqlite3_busy_timeout(db, 5000);
+	/* The same settings as the library's connection. */
 	sql_ok(db, sqlite3_exec(db, "PRAGMA journal_mode=WAL; "
-	    "PRAGMA synchronous=NORMAL", NULL, NULL, NULL), "pragma");
+	    "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192", NULL, NULL,
+	    NULL), "pragma");
 	sql_ok(db, sqlite3_prepare_v2(db, "SELECT state, version FROM "
 	    "crumb_sessions WHERE id = ?1 AND expires > ?2", -1, &f->sel, NULL),
 	    "prepare");
@@ -575,7 +577,7 @@ db_path(char *buf, size_t len, const char *name)
 static void
 remove_db(const char *path)
 {
-	char p[600];
+	char p[700];
 
 	unlink(path);
 	snprintf(p, sizeof(p), "%s-wal", path);

@@ -291,15 +291,23 @@ crumb_session_atomic(crumb_session *s, crumb_atomic_fn fn, void *ud)
 
 	if (fn == NULL)
 		return CRUMB_E_INVAL;
-	if ((rc = crumb_session_load(s)) != CRUMB_OK ||
-	    (rc = persist(s, 1)) != CRUMB_OK)
+	if ((rc = crumb_session_usable(s)) != CRUMB_OK)
+		return rc;
+	if ((st = s->cfg->store) == NULL)
+		return crumb_session_fail(s, CRUMB_E_STATE, "no store configured");
+	/* Earlier changes of this request go first, on their own. */
+	if ((rc = persist(s, 1)) != CRUMB_OK)
 		return rc;
 	if (s->lost)
 		return CRUMB_E_INVALIDATED;
-	st = s->cfg->store;
-	/* A new record cannot conflict: only the lock-free path is needed. */
-	if (s->exists && st->ops->lock != NULL && st->ops->unlock != NULL)
+	/* A record that may exist is read inside the locked transaction
+	 * only: no separate read before it.  A new session cannot
+	 * conflict: the lock-free path below serves it. */
+	if (s->has_rec_id && !s->pending_delete && st->ops->lock != NULL &&
+	    st->ops->unlock != NULL)
 		return atomic_locked(s, fn, ud);
+	if ((rc = crumb_session_load(s)) != CRUMB_OK)
+		return rc;
 	for (tries = 0; tries < MAX_TRIES; tries++) {
 		if (s->lost)
 			return CRUMB_E_INVALIDATED;

@@ -22,10 +22,18 @@ crumb_deps $CRUMB_DEMO_PACKAGES
 
 # Build chatter goes to stderr: stdout carries only the READY line.
 cd "$TOP"
+# Built out of the source tree (build/demo), like the test suite's
+# builds, so that the two never get in each other's way; a tree that was
+# configured in place by hand is used as it is.
+BUILD=$TOP/build/demo
+[ -f "$TOP/config.status" ] && BUILD=$TOP
 {
 	[ -x configure ] || ./autogen.sh
-	[ -f Makefile ] || ./configure
-	make -j"$(nproc 2>/dev/null || echo 2)"
+	if [ ! -f "$BUILD/Makefile" ]; then
+		mkdir -p "$BUILD"
+		(cd "$BUILD" && "$TOP/configure" -q)
+	fi
+	make -C "$BUILD" -j"$(nproc 2>/dev/null || echo 2)"
 } >&2
 
 # As root, Apache and the workers run as www-data, who cannot enter a
@@ -43,4 +51,4 @@ echo "demo: guestbook at http://127.0.0.1:$PORT/ (state in $STATE_DIR;" \
 CRUMB_INSECURE_COOKIE=1
 export CRUMB_INSECURE_COOKIE
 exec "$TOP/scripts/stack.sh" --port "$PORT" --state-dir "$STATE_DIR" \
-    --mode fcgi --workers 4
+    --mode fcgi --workers 4 --build-dir "$BUILD"

@@ -28,6 +28,12 @@ bash scripts/deps.sh build-essential autoconf automake libtool pkg-config \
     apache2 spawn-fcgi curl sqlite3 valgrind clang libclang-rt-14-dev \
     python3 binutils e2fsprogs util-linux
 
+if [ -f "$TOP/config.status" ]; then
+	echo "test.sh: this checkout was configured in the source tree;" \
+	    "the test builds are out of tree (build/): run 'make distclean' first" >&2
+	exit 1
+fi
+
 stage "autogen"
 ./autogen.sh >/dev/null 2>&1 || ./autogen.sh
 
