@@ -10,9 +10,10 @@
  * the size of the state, and the worst round-trip latency seen while
  * another process purges a million expired records.
  *
- *   bench-session [-q] [-o TARGETS_FILE] [-d DIR]
+ *   bench-session [-q] [-P] [-o TARGETS_FILE] [-d DIR]
  *
- * -q runs small sizes only (a quick check that it works).
+ * -q runs small sizes only (a quick check that it works); -P only the
+ * purge.
  */
 #include <errno.h>
 #include <signal.h>
@@ -463,6 +464,11 @@ fill(const char *path, size_t n, size_t sbytes, int64_t expires)
 	}
 	sqlite3_finalize(q);
 	sql_ok(db, sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), "commit");
+	/* Setup, not the scenario: a real store accumulated these rows
+	 * over days, checkpointed as it went.  Left in the log, the first
+	 * measured commit would pay for copying them all. */
+	sql_ok(db, sqlite3_wal_checkpoint_v2(db, NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL), "checkpoint");
 	sqlite3_close(db);
 	free(state);
 	free(json);
@@ -690,7 +696,7 @@ purge_bench(size_t n)
 	close(res[1]);
 	usleep(200000);       /* let the other process warm up */
 	t0 = now_ns();
-	rc = crumb_store_purge(l.store, 0, 1000, &deleted);
+	rc = crumb_store_purge(l.store, 0, 0, &deleted);
 	dur = (now_ns() - t0) / 1e9;
 	usleep(100000);
 	close(stop[1]);
@@ -730,16 +736,19 @@ main(int argc, char **argv)
 	result base[4], r[4], scale[3][4];
 	size_t i, ncounts = 3;
 	double purge_ms;
+	int purge_only = 0;
 	int c;
 	char *targets_path = NULL;
 
-	while ((c = getopt(argc, argv, "qo:d:")) != -1) {
+	while ((c = getopt(argc, argv, "qPo:d:")) != -1) {
 		switch (c) {
 		case 'q': quick = 1; break;
+		case 'P': purge_only = 1; break;
 		case 'o': targets_path = optarg; break;
 		case 'd': snprintf(dir, sizeof(dir), "%s", optarg); break;
 		default:
-			fprintf(stderr, "usage: bench-session [-q] [-o FILE] [-d DIR]\n");
+			fprintf(stderr, "usage: bench-session [-q] [-P] [-o FILE] "
+			    "[-d DIR]\n");
 			return 2;
 		}
 	}
@@ -749,6 +758,12 @@ main(int argc, char **argv)
 	if (quick)
 		ncounts = 2;
 
+	if (purge_only) {
+		printf("3. Purge while another process does round trips\n");
+		purge_ms = purge_bench(quick ? 20000 : 1000000);
+		target("purge_worst_round_trip", purge_ms, " ms", "<=", 50);
+		return 0;
+	}
 	printf("1. Round trips against the floor (warm SQLite store, "
 	    "1000 sessions; ns per operation, best of 3)\n");
 	printf("  %-46s %10s %10s %8s\n", "operation", "crumb", "floor", "ratio");

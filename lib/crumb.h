@@ -169,7 +169,7 @@ int crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
  * between processes or FastCGI workers.  New; crumb_store_free. */
 int crumb_store_memory_new(crumb_store **out);
 
-/* Delete expired records in batches of batch (0: 1000), each batch its
+/* Delete expired records in batches of batch (0: 250), each batch its
  * own transaction so that other requests interleave.  now 0 = time(). */
 int crumb_store_purge(crumb_store *store, int64_t now, unsigned batch,
     uint64_t *deleted);

@@ -266,12 +266,6 @@ s_purge(void *ctx, int64_t now, unsigned batch, uint64_t *deleted)
 	sqlite3_bind_int64(q, 2, batch);
 	rc = run(ss, q);
 	*deleted = rc == CRUMB_OK ? (uint64_t)sqlite3_changes(ss->db) : 0;
-	/* Copy the batch into the database file now, on the purger's time:
-	 * left to the automatic checkpoint, a request that happened to
-	 * commit when the log filled up would pay for the whole purge. */
-	if (rc == CRUMB_OK && *deleted > 0)
-		sqlite3_wal_checkpoint_v2(ss->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-		    NULL, NULL);
 	return rc;
 }
 

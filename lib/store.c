@@ -68,7 +68,7 @@ crumb_store_purge(crumb_store *st, int64_t now, unsigned batch,
 	if (now == 0)
 		now = (int64_t)time(NULL);
 	if (batch == 0)
-		batch = 1000;
+		batch = 250;
 	do {
 		n = 0;
 		if ((rc = st->ops->purge(st->ctx, now, batch, &n)) != CRUMB_OK)
