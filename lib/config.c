@@ -100,15 +100,6 @@ crumb_config_add_old_key(crumb_config *cfg, const unsigned char *key,
 	return CRUMB_OK;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
-}
-
 CRUMB_API int
 crumb_config_load_key_file(crumb_config *cfg, const char *path, int old)
 {
@@ -128,7 +119,8 @@ crumb_config_load_key_file(crumb_config *cfg, const char *path, int old)
 	for (p = text; *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'; p++)
 		;
 	for (i = 0; i < CRUMB_KEY_LEN; i++) {
-		int hi = hexval(p[2 * i]), lo = hi < 0 ? -1 : hexval(p[2 * i + 1]);
+		int hi = crumb_hexval(p[2 * i]),
+		    lo = hi < 0 ? -1 : crumb_hexval(p[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return CRUMB_E_PARSE;
 		key[i] = (unsigned char)(hi << 4 | lo);
@@ -147,7 +139,6 @@ crumb_key_generate_file(const char *path)
 {
 	unsigned char key[CRUMB_KEY_LEN];
 	char hex[2 * CRUMB_KEY_LEN + 2];
-	size_t i;
 	int fd, rc = CRUMB_OK;
 
 	if (path == NULL)
@@ -155,8 +146,7 @@ crumb_key_generate_file(const char *path)
 	if (crumb_crypto_init() != CRUMB_OK)
 		return CRUMB_E_CRYPTO;
 	gcry_randomize(key, sizeof(key), GCRY_VERY_STRONG_RANDOM);
-	for (i = 0; i < sizeof(key); i++)
-		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	crumb_hex_encode(key, sizeof(key), hex);
 	hex[2 * CRUMB_KEY_LEN] = '\n';
 	memset(key, 0, sizeof(key));
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0)

@@ -12,15 +12,6 @@ struct crumb_form {
 	size_t n;
 };
 
-static int
-hex(int c)
-{
-	if (c >= '0' && c <= '9') return c - '0';
-	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode in[0..len) into out, NUL-terminate; returns bytes or -1. */
 static long
 decode(const char *in, size_t len, char *out)
@@ -32,8 +23,8 @@ decode(const char *in, size_t len, char *out)
 			out[o++] = ' ';
 		} else if (in[i] == '%') {
 			int hi, lo;
-			if (i + 2 >= len || (hi = hex(in[i + 1])) < 0 ||
-			    (lo = hex(in[i + 2])) < 0)
+			if (i + 2 >= len || (hi = crumb_hexval(in[i + 1])) < 0 ||
+			    (lo = crumb_hexval(in[i + 2])) < 0)
 				return -1;
 			out[o++] = (char)(hi << 4 | lo);
 			i += 2;

@@ -3,7 +3,6 @@
  * tests and single-process programs only: FastCGI workers do not share
  * it, and it is gone when the process exits.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -255,7 +254,7 @@ m_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
     void *ud)
 {
 	mstore *m = ctx;
-	size_t b, i;
+	size_t b;
 	mrec *r;
 
 	for (b = 0; b < BUCKETS; b++) {
@@ -263,8 +262,7 @@ m_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
 			crumb_session_info info;
 			if (!is_user(r, user) || r->expires <= now)
 				continue;
-			for (i = 0; i < CRUMB_HASH_LEN; i++)
-				snprintf(info.id_hash + 2 * i, 3, "%02x", r->hash[i]);
+			crumb_hex_encode(r->hash, CRUMB_HASH_LEN, info.id_hash);
 			info.created = r->created;
 			info.last_seen = r->last_seen;
 			info.expires = r->expires;

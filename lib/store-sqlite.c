@@ -295,12 +295,10 @@ s_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const uint8_t *h = sqlite3_column_blob(q, 0);
 		crumb_session_info info;
-		size_t i;
 
 		memset(&info, 0, sizeof(info));
 		if (h != NULL && sqlite3_column_bytes(q, 0) == CRUMB_HASH_LEN)
-			for (i = 0; i < CRUMB_HASH_LEN; i++)
-				snprintf(info.id_hash + 2 * i, 3, "%02x", h[i]);
+			crumb_hex_encode(h, CRUMB_HASH_LEN, info.id_hash);
 		info.created = sqlite3_column_int64(q, 1);
 		info.last_seen = sqlite3_column_int64(q, 2);
 		info.expires = sqlite3_column_int64(q, 3);
