@@ -20,6 +20,7 @@
 #define F_PERSIST_SET 0x04
 #define F_PERSIST     0x08
 #define F_KNOWN       0x0f
+#define MIN_PLAIN     (1 + 16)   /* flags, created, expires */
 
 size_t
 crumb_envelope_len(size_t plain_len)
@@ -53,7 +54,7 @@ static int
 plaintext(const crumb_payload *p, uint8_t **out, size_t *len)
 {
 	char *json = NULL;
-	size_t jlen = 0, n = 1 + 16;
+	size_t jlen = 0, n = MIN_PLAIN;
 	uint8_t *buf, *q;
 
 	if (p->client != NULL && p->client->child != NULL) {
@@ -89,13 +90,27 @@ plaintext(const crumb_payload *p, uint8_t **out, size_t *len)
 	return CRUMB_OK;
 }
 
+/* Associated data: version and key id (raw's header), then the cookie
+ * name, so a value cannot be moved to another cookie.  aad holds
+ * CRUMB_HEADER_LEN + 256 bytes; names are at most 135. */
+static size_t
+aad_of(const crumb_config *cfg, const uint8_t *raw, uint8_t *aad)
+{
+	const char *name = crumb_cookie_name(cfg);
+	size_t namelen = strlen(name);
+
+	memcpy(aad, raw, CRUMB_HEADER_LEN);
+	memcpy(aad + CRUMB_HEADER_LEN, name, namelen);
+	return CRUMB_HEADER_LEN + namelen;
+}
+
 int
 crumb_envelope_seal(crumb_config *cfg, const crumb_payload *p, size_t max_len,
     char **out)
 {
 	uint8_t *raw = NULL, *plain;
 	char *text = NULL;
-	size_t plen, rawlen, aadlen, namelen;
+	size_t plen, rawlen, aadlen;
 	uint8_t aad[CRUMB_HEADER_LEN + 256];
 	int rc;
 
@@ -117,10 +132,7 @@ crumb_envelope_seal(crumb_config *cfg, const crumb_payload *p, size_t max_len,
 	raw[0] = CRUMB_ENVELOPE_VERSION;
 	memcpy(raw + 1, cfg->current.id, CRUMB_KEYID_LEN);
 	crumb_nonce(raw + CRUMB_HEADER_LEN, CRUMB_NONCE_LEN);
-	namelen = strlen(crumb_cookie_name(cfg));   /* <= 135, fits */
-	memcpy(aad, raw, CRUMB_HEADER_LEN);
-	memcpy(aad + CRUMB_HEADER_LEN, crumb_cookie_name(cfg), namelen);
-	aadlen = CRUMB_HEADER_LEN + namelen;
+	aadlen = aad_of(cfg, raw, aad);
 	rc = crumb_key_seal(&cfg->current, raw + CRUMB_HEADER_LEN, aad, aadlen,
 	    plain, plen,
 	    raw + CRUMB_HEADER_LEN + CRUMB_NONCE_LEN);
@@ -160,7 +172,7 @@ read_payload(const uint8_t *plain, size_t len, crumb_payload *p)
 	const uint8_t *q = plain, *end = plain + len;
 	unsigned flags;
 
-	if (len < 1 + 16 || ((flags = *q++) & ~F_KNOWN) != 0)
+	if (len < MIN_PLAIN || ((flags = *q++) & ~F_KNOWN) != 0)
 		return CRUMB_E_PARSE;
 	if (flags & F_ID) {
 		if ((size_t)(end - q) < CRUMB_ID_LEN + 16)
@@ -196,7 +208,7 @@ int
 crumb_envelope_open(crumb_config *cfg, const char *value, crumb_payload *p,
     int *old_key)
 {
-	size_t vlen = strnlen(value, MAX_VALUE + 1), rawlen, clen, namelen;
+	size_t vlen = strnlen(value, MAX_VALUE + 1), rawlen, clen, aadlen;
 	uint8_t aad[CRUMB_HEADER_LEN + 256];
 	uint8_t *raw = NULL, *plain = NULL;
 	crumb_key *k;
@@ -205,13 +217,13 @@ crumb_envelope_open(crumb_config *cfg, const char *value, crumb_payload *p,
 	memset(p, 0, sizeof(*p));
 	p->persistent = -1;
 	if (vlen > MAX_VALUE || vlen < crumb_b64_enclen(CRUMB_HEADER_LEN +
-	    CRUMB_NONCE_LEN + CRUMB_TAG_LEN + 17))
+	    CRUMB_NONCE_LEN + CRUMB_TAG_LEN + MIN_PLAIN))
 		return CRUMB_E_PARSE;
 	if ((raw = malloc(vlen * 3 / 4 + 3)) == NULL)
 		return CRUMB_E_NOMEM;
 	rawlen = crumb_b64_decode(value, vlen, raw);
 	if (rawlen == (size_t)-1 || raw[0] != CRUMB_ENVELOPE_VERSION ||
-	    rawlen < CRUMB_HEADER_LEN + CRUMB_NONCE_LEN + CRUMB_TAG_LEN + 17)
+	    rawlen < CRUMB_HEADER_LEN + CRUMB_NONCE_LEN + CRUMB_TAG_LEN + MIN_PLAIN)
 		goto out;
 	if ((k = find_key(cfg, raw + 1, old_key)) == NULL)
 		goto out;
@@ -220,11 +232,9 @@ crumb_envelope_open(crumb_config *cfg, const char *value, crumb_payload *p,
 		rc = CRUMB_E_NOMEM;
 		goto out;
 	}
-	namelen = strlen(crumb_cookie_name(cfg));
-	memcpy(aad, raw, CRUMB_HEADER_LEN);
-	memcpy(aad + CRUMB_HEADER_LEN, crumb_cookie_name(cfg), namelen);
-	if (crumb_key_open(k, raw + CRUMB_HEADER_LEN, aad,
-	    CRUMB_HEADER_LEN + namelen, raw + CRUMB_HEADER_LEN + CRUMB_NONCE_LEN,
+	aadlen = aad_of(cfg, raw, aad);
+	if (crumb_key_open(k, raw + CRUMB_HEADER_LEN, aad, aadlen,
+	    raw + CRUMB_HEADER_LEN + CRUMB_NONCE_LEN,
 	    clen, plain) != CRUMB_OK) {
 		rc = CRUMB_E_CRYPTO;
 		goto out;
