@@ -58,6 +58,14 @@ backoff(int tries)
 	nanosleep(&ts, NULL);
 }
 
+/* Back to the stored state, dropping changes not yet written. */
+static int
+reload(crumb_session *s)
+{
+	s->loaded = 0;
+	return crumb_session_load_record(s);
+}
+
 /* Reload the record and replay our journal on it. */
 static int
 refresh(crumb_session *s)
@@ -66,8 +74,7 @@ refresh(crumb_session *s)
 	int rc;
 
 	s->server.journal = NULL;
-	s->loaded = 0;
-	if ((rc = crumb_session_load_record(s)) != CRUMB_OK) {
+	if ((rc = reload(s)) != CRUMB_OK) {
 		cJSON_Delete(journal);
 		return rc;
 	}
@@ -105,6 +112,24 @@ write_extends(const crumb_session *s)
 	    ttl_due(s);
 }
 
+/* The record now holds the session's state under its current ID. */
+static void
+written(crumb_session *s, int64_t version, int extended)
+{
+	memcpy(s->rec_id, s->id, CRUMB_ID_LEN);
+	s->has_rec_id = 1;
+	s->exists = 1;
+	s->version = version;
+	s->wrote = 1;
+	if (extended) {
+		s->rec_expires = s->now + crumb_session_ttl(s);
+		s->extended = 1;
+	}
+	cJSON_Delete(s->server.journal);
+	s->server.journal = NULL;
+	s->user_dirty = 0;
+}
+
 static int
 write_update(crumb_session *s, int replay)
 {
@@ -126,16 +151,7 @@ write_update(crumb_session *s, int replay)
 		    extend ? s->now + crumb_session_ttl(s) : 0);
 		cJSON_free(text);
 		if (rc == CRUMB_OK) {
-			s->version++;
-			if (extend) {
-				s->rec_expires = s->now + crumb_session_ttl(s);
-				s->extended = 1;
-			}
-			memcpy(s->rec_id, s->id, CRUMB_ID_LEN);
-			s->wrote = 1;
-			cJSON_Delete(s->server.journal);
-			s->server.journal = NULL;
-			s->user_dirty = 0;
+			written(s, s->version + 1, extend);
 			return CRUMB_OK;
 		}
 		if (rc == CRUMB_E_NOT_FOUND) {
@@ -175,17 +191,8 @@ create_record(crumb_session *s)
 	cJSON_free(text);
 	if (rc != CRUMB_OK)
 		return store_fail(s, rc);
-	memcpy(s->rec_id, s->id, CRUMB_ID_LEN);
-	s->has_rec_id = 1;
-	s->exists = 1;
-	s->version = 1;
-	s->wrote = 1;
-	s->extended = 1;
-	s->rec_expires = s->now + crumb_session_ttl(s);
+	written(s, 1, 1);
 	s->cookie_dirty = 1;
-	cJSON_Delete(s->server.journal);
-	s->server.journal = NULL;
-	s->user_dirty = 0;
 	return CRUMB_OK;
 }
 
@@ -211,24 +218,34 @@ change_id(crumb_session *s)
 	return CRUMB_OK;
 }
 
+/* Delete the record the store knows this session by. */
+static int
+remove_record(crumb_session *s)
+{
+	crumb_store *st = s->cfg->store;
+	uint8_t hash[CRUMB_HASH_LEN];
+	int rc;
+
+	hash_of(s->rec_id, hash);
+	if ((rc = st->ops->remove(st->ctx, hash)) != CRUMB_OK)
+		return store_fail(s, rc);
+	s->has_rec_id = 0;
+	return CRUMB_OK;
+}
+
 /* Write what changed on the server side.  replay: on a version conflict,
  * reload and replay instead of failing with CRUMB_E_CONFLICT. */
 static int
 persist(crumb_session *s, int replay)
 {
-	crumb_store *st = s->cfg->store;
 	int rc;
 
 	if (!s->loaded)
 		return CRUMB_OK;
 	if (s->pending_delete) {
-		uint8_t hash[CRUMB_HASH_LEN];
-
-		hash_of(s->rec_id, hash);
-		if ((rc = st->ops->remove(st->ctx, hash)) != CRUMB_OK)
-			return store_fail(s, rc);
+		if ((rc = remove_record(s)) != CRUMB_OK)
+			return rc;
 		s->pending_delete = 0;
-		s->has_rec_id = 0;
 	}
 	if (s->exists) {
 		if (s->server.journal != NULL || s->user_dirty)
@@ -246,14 +263,6 @@ crumb_session_save(crumb_session *s)
 	int rc = crumb_session_usable(s);
 
 	return rc != CRUMB_OK ? rc : persist(s, 1);
-}
-
-/* Back to the stored state, dropping changes not yet written. */
-static int
-reload(crumb_session *s)
-{
-	s->loaded = 0;
-	return crumb_session_load_record(s);
 }
 
 /* The store locks the record: load, fn and write in one transaction. */
@@ -326,6 +335,18 @@ crumb_session_atomic(crumb_session *s, crumb_atomic_fn fn, void *ud)
 	    "too many concurrent updates");
 }
 
+/* The session cookie's Set-Cookie line, with the configured attributes;
+ * Max-Age only for a persistent cookie (or with expire set, as 0). */
+static void
+session_line(crumb_session *s, crumb_buf *b, const char *value,
+    int64_t max_age, int expire)
+{
+	crumb_set_cookie_line(b, crumb_cookie_name(s->cfg), value,
+	    expire ? 0 : max_age, expire || crumb_session_persistent(s),
+	    crumb_cookie_path(s->cfg), crumb_cookie_domain(s->cfg),
+	    crumb_cookie_flags(s->cfg));
+}
+
 /* Space left for the session cookie's value within CRUMB_COOKIE_MAX. */
 static size_t
 value_room(crumb_session *s)
@@ -333,10 +354,7 @@ value_room(crumb_session *s)
 	crumb_buf b = { 0 };
 	size_t used;
 
-	crumb_set_cookie_line(&b, crumb_cookie_name(s->cfg), "",
-	    crumb_session_ttl(s), crumb_session_persistent(s),
-	    crumb_cookie_path(s->cfg), crumb_cookie_domain(s->cfg),
-	    crumb_cookie_flags(s->cfg));
+	session_line(s, &b, "", crumb_session_ttl(s), 0);
 	used = b.failed ? CRUMB_COOKIE_MAX : b.len - strlen("Set-Cookie: \r\n");
 	crumb_buf_release(&b);
 	return used >= CRUMB_COOKIE_MAX ? 0 : CRUMB_COOKIE_MAX - used;
@@ -369,28 +387,16 @@ crumb_session_client_fits(crumb_session *s, const cJSON *client)
 	return rc;
 }
 
-static void
-expire_line(crumb_session *s, crumb_buf *b)
-{
-	crumb_set_cookie_line(b, crumb_cookie_name(s->cfg), "", 0, 1,
-	    crumb_cookie_path(s->cfg), crumb_cookie_domain(s->cfg),
-	    crumb_cookie_flags(s->cfg));
-}
-
 static int
 finish_invalidated(crumb_session *s, crumb_buf *b)
 {
-	crumb_store *st = s->cfg->store;
-	uint8_t hash[CRUMB_HASH_LEN];
 	int rc;
 
-	if (s->has_rec_id && st != NULL) {
-		hash_of(s->rec_id, hash);
-		if ((rc = st->ops->remove(st->ctx, hash)) != CRUMB_OK)
-			return store_fail(s, rc);
-	}
+	if (s->has_rec_id && s->cfg->store != NULL &&
+	    (rc = remove_record(s)) != CRUMB_OK)
+		return rc;
 	if (s->incoming)
-		expire_line(s, b);
+		session_line(s, b, "", 0, 1);
 	return CRUMB_OK;
 }
 
@@ -427,7 +433,7 @@ finish_live(crumb_session *s, crumb_buf *b)
 		return rc;
 	if (s->lost) {
 		if (s->incoming)
-			expire_line(s, b);
+			session_line(s, b, "", 0, 1);
 		return CRUMB_OK;
 	}
 	/* A new expiry when a write pushed it back, the TTL is due for
@@ -451,10 +457,7 @@ finish_live(crumb_session *s, crumb_buf *b)
 	if ((rc = seal(s, s->client.map, expires, &value)) != CRUMB_OK)
 		return crumb_session_fail(s, rc, rc == CRUMB_E_TOO_LARGE ?
 		    "session cookie would exceed 4096 bytes" : NULL);
-	crumb_set_cookie_line(b, crumb_cookie_name(s->cfg), value,
-	    expires - s->now, crumb_session_persistent(s),
-	    crumb_cookie_path(s->cfg), crumb_cookie_domain(s->cfg),
-	    crumb_cookie_flags(s->cfg));
+	session_line(s, b, value, expires - s->now, 0);
 	free(value);
 	return CRUMB_OK;
 }
