@@ -181,6 +181,8 @@ struct crumb_session {
 	int has_id;
 	uint8_t rec_id[CRUMB_ID_LEN]; /* ID the store knows the record by */
 	int has_rec_id;
+	uint8_t rec_hash[CRUMB_HASH_LEN]; /* its SHA-256, when rec_hash_ok */
+	int rec_hash_ok;
 	int renewed;             /* cycle_id called */
 	int64_t created;         /* session start, for the absolute lifetime */
 	/* server record */
@@ -208,6 +210,8 @@ struct crumb_session {
 };
 int crumb_session_fail(crumb_session *s, int err, const char *detail);
 int crumb_session_usable(const crumb_session *s);
+void crumb_session_set_rec_id(crumb_session *s, const uint8_t *id);
+const uint8_t *crumb_session_rec_hash(crumb_session *s);
 int64_t crumb_session_ttl(const crumb_session *s);
 int crumb_session_persistent(const crumb_session *s);
 int crumb_session_load_record(crumb_session *s);

@@ -116,8 +116,7 @@ write_extends(const crumb_session *s)
 static void
 written(crumb_session *s, int64_t version, int extended)
 {
-	memcpy(s->rec_id, s->id, CRUMB_ID_LEN);
-	s->has_rec_id = 1;
+	crumb_session_set_rec_id(s, s->id);
 	s->exists = 1;
 	s->version = version;
 	s->wrote = 1;
@@ -134,7 +133,7 @@ static int
 write_update(crumb_session *s, int replay)
 {
 	crumb_store *st = s->cfg->store;
-	uint8_t hash[CRUMB_HASH_LEN], nhash[CRUMB_HASH_LEN];
+	uint8_t nhash[CRUMB_HASH_LEN];
 	int tries, rc;
 
 	for (tries = 0;; tries++) {
@@ -143,10 +142,10 @@ write_update(crumb_session *s, int replay)
 
 		if (text == NULL)
 			return CRUMB_E_NOMEM;
-		hash_of(s->rec_id, hash);
 		if (rename)
 			hash_of(s->id, nhash);
-		rc = st->ops->update(st->ctx, hash, rename ? nhash : NULL,
+		rc = st->ops->update(st->ctx, crumb_session_rec_hash(s),
+		    rename ? nhash : NULL,
 		    s->version, text, strlen(text), s->user, s->now,
 		    extend ? s->now + crumb_session_ttl(s) : 0);
 		cJSON_free(text);
@@ -200,12 +199,12 @@ static int
 change_id(crumb_session *s)
 {
 	crumb_store *st = s->cfg->store;
-	uint8_t hash[CRUMB_HASH_LEN], nhash[CRUMB_HASH_LEN];
+	uint8_t nhash[CRUMB_HASH_LEN];
 	int rc;
 
-	hash_of(s->rec_id, hash);
 	hash_of(s->id, nhash);
-	rc = st->ops->change_id(st->ctx, hash, nhash, s->now);
+	rc = st->ops->change_id(st->ctx, crumb_session_rec_hash(s), nhash,
+	    s->now);
 	if (rc == CRUMB_E_NOT_FOUND) {
 		/* Nothing stored under the old ID: nothing to rename. */
 		s->has_rec_id = 0;
@@ -214,7 +213,7 @@ change_id(crumb_session *s)
 	}
 	if (rc != CRUMB_OK)
 		return store_fail(s, rc);
-	memcpy(s->rec_id, s->id, CRUMB_ID_LEN);
+	crumb_session_set_rec_id(s, s->id);
 	return CRUMB_OK;
 }
 
@@ -223,11 +222,10 @@ static int
 remove_record(crumb_session *s)
 {
 	crumb_store *st = s->cfg->store;
-	uint8_t hash[CRUMB_HASH_LEN];
 	int rc;
 
-	hash_of(s->rec_id, hash);
-	if ((rc = st->ops->remove(st->ctx, hash)) != CRUMB_OK)
+	if ((rc = st->ops->remove(st->ctx, crumb_session_rec_hash(s))) !=
+	    CRUMB_OK)
 		return store_fail(s, rc);
 	s->has_rec_id = 0;
 	return CRUMB_OK;
@@ -270,11 +268,10 @@ static int
 atomic_locked(crumb_session *s, crumb_atomic_fn fn, void *ud)
 {
 	crumb_store *st = s->cfg->store;
-	uint8_t hash[CRUMB_HASH_LEN];
 	int rc, fn_rc, unlock_rc;
 
-	hash_of(s->rec_id, hash);
-	if ((rc = st->ops->lock(st->ctx, hash)) != CRUMB_OK)
+	if ((rc = st->ops->lock(st->ctx, crumb_session_rec_hash(s))) !=
+	    CRUMB_OK)
 		return store_fail(s, rc);
 	fn_rc = rc = reload(s);
 	if (rc == CRUMB_OK && !s->lost)
@@ -406,7 +403,6 @@ static int
 blind_update(crumb_session *s, int extend)
 {
 	crumb_store *st = s->cfg->store;
-	uint8_t hash[CRUMB_HASH_LEN];
 	int rc;
 
 	if (st == NULL || !s->has_rec_id)
@@ -415,8 +411,8 @@ blind_update(crumb_session *s, int extend)
 		return rc;
 	if (!s->has_rec_id || !extend)
 		return CRUMB_OK;
-	hash_of(s->rec_id, hash);
-	rc = st->ops->touch(st->ctx, hash, s->now, s->now + crumb_session_ttl(s));
+	rc = st->ops->touch(st->ctx, crumb_session_rec_hash(s), s->now,
+	    s->now + crumb_session_ttl(s));
 	if (rc != CRUMB_OK && rc != CRUMB_E_NOT_FOUND)
 		return store_fail(s, rc);
 	return CRUMB_OK;

@@ -99,8 +99,8 @@ crumb_session_begin(crumb_config *cfg, const char *cookie_header,
 		s->in.client = NULL;
 		if (s->in.has_id) {
 			memcpy(s->id, s->in.id, CRUMB_ID_LEN);
-			memcpy(s->rec_id, s->in.id, CRUMB_ID_LEN);
-			s->has_id = s->has_rec_id = 1;
+			crumb_session_set_rec_id(s, s->in.id);
+			s->has_id = 1;
 		}
 		s->ttl = s->in.ttl;
 		s->persistent = s->in.persistent;
@@ -167,12 +167,32 @@ store_rc(crumb_session *s, int rc)
 	return crumb_session_fail(s, rc, crumb_store_msg(s->cfg->store));
 }
 
+/* The store knows the record by id from now on. */
+void
+crumb_session_set_rec_id(crumb_session *s, const uint8_t *id)
+{
+	memcpy(s->rec_id, id, CRUMB_ID_LEN);
+	s->has_rec_id = 1;
+	s->rec_hash_ok = 0;
+}
+
+/* The SHA-256 of rec_id, hashed once per ID: a request asks the store
+ * by it several times (load, lock, update). */
+const uint8_t *
+crumb_session_rec_hash(crumb_session *s)
+{
+	if (!s->rec_hash_ok) {
+		crumb_sha256(s->rec_id, CRUMB_ID_LEN, s->rec_hash);
+		s->rec_hash_ok = 1;
+	}
+	return s->rec_hash;
+}
+
 /* Replace the server map with the stored record (or an empty map). */
 int
 crumb_session_load_record(crumb_session *s)
 {
 	crumb_store *st = s->cfg->store;
-	uint8_t hash[CRUMB_HASH_LEN];
 	crumb_record rec;
 	cJSON *map = NULL;
 	char *user = NULL;
@@ -182,9 +202,9 @@ crumb_session_load_record(crumb_session *s)
 		return crumb_session_fail(s, CRUMB_E_STATE, "no store configured");
 	s->exists = 0;
 	if (s->has_rec_id && !s->pending_delete) {
-		crumb_sha256(s->rec_id, CRUMB_ID_LEN, hash);
 		memset(&rec, 0, sizeof(rec));
-		rc = st->ops->load(st->ctx, hash, s->now, &rec);
+		rc = st->ops->load(st->ctx, crumb_session_rec_hash(s), s->now,
+		    &rec);
 		if (rc == CRUMB_OK) {
 			map = cJSON_ParseWithLengthOpts(rec.state, rec.state_len,
 			    NULL, 0);
