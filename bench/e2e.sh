@@ -40,6 +40,9 @@
 # store, whose growth fills SQLite's page cache, 2 MiB by default,
 # during the run).  --quick: 3 s
 # runs, 1 s warm-ups, 20,000 memory requests (not for the record).
+# --hold: start the four-worker stack, print a "HOLD base=... cookie=...
+# apache=PID guestbook=PIDS hello=PIDS" line and keep it up until
+# SIGINT/SIGTERM (for profiling by hand).
 set -u
 umask 077
 
@@ -467,6 +470,12 @@ main() {
 	start_stack 4
 	COOKIE=$(fresh_cookie)
 	[ -n "$COOKIE" ] || die "GET /counter set no session cookie"
+	if [ "$QUICK" = --hold ]; then
+		# For profiling by hand: the stack stays up until a signal.
+		echo "HOLD base=$BASE cookie=$COOKIE apache=$APACHE_PID" \
+		    "guestbook=$GB_PIDS hello=$(tr '\n' ' ' < "$RUN_DIR/hello.pid")"
+		while :; do sleep 1; done
+	fi
 
 	say "warm-up ..."
 	wrk_warm /hello

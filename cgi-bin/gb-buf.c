@@ -49,25 +49,46 @@ gb_buf_puts(struct gb_buf *b, const char *s)
 	gb_buf_add(b, s, strlen(s));
 }
 
+/* One vsnprintf when the text fits in what is left (the common case),
+ * a second only after growing. */
 void
 gb_buf_printf(struct gb_buf *b, const char *fmt, ...)
 {
 	va_list ap;
+	size_t room;
 	int n;
 
+	if (grow(b, 0) != 0)
+		return;
+	room = b->cap > b->len ? b->cap - b->len : 0;
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(b->p + b->len, room, fmt, ap);
 	va_end(ap);
 	if (n < 0) {
 		b->failed = 1;
 		return;
 	}
-	if (grow(b, (size_t)n) != 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
+	if ((size_t)n >= room) {
+		if (grow(b, (size_t)n) != 0)
+			return;
+		va_start(ap, fmt);
+		vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
 	b->len += (size_t)n;
+}
+
+/* Decimal digits of v, without printf's machinery. */
+void
+gb_buf_putu(struct gb_buf *b, unsigned long long v)
+{
+	char d[24], *p = d + sizeof(d);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	gb_buf_add(b, p, (size_t)(d + sizeof(d) - p));
 }
 
 void

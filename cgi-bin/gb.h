@@ -33,6 +33,7 @@ struct gb_buf {
 
 void gb_buf_add(struct gb_buf *b, const char *s, size_t n);
 void gb_buf_puts(struct gb_buf *b, const char *s);
+void gb_buf_putu(struct gb_buf *b, unsigned long long v);
 void gb_buf_printf(struct gb_buf *b, const char *fmt, ...)
     __attribute__((format(__printf__, 2, 3)));
 /* Appends s HTML-escaped (crumb_html_escape). */

@@ -195,6 +195,47 @@ sqlite_only(const char *path)
 		CHECK_STR(mode, "wal");
 		free(mode);
 	}
+	/* A write within the TTL threshold changes state only: one page
+	 * (the record's) goes to the log, not the indexes' pages too. */
+	TEST("SQLite: a state-only write logs one page");
+	{
+		crumb_session *s = tbegin(cfg, pair);
+		int log = -1, done = -1;
+
+		REQUIRE(sqlite3_wal_checkpoint_v2(db, NULL,
+		    SQLITE_CHECKPOINT_TRUNCATE, &log, &done) == SQLITE_OK);
+		CHECK(log == 0);
+		CHECK_OK(crumb_state_insert_string(crumb_session_server(s),
+		    "v", "rewritten"));
+		CHECK_OK(tend(s, "id", NULL, NULL));
+		REQUIRE(sqlite3_wal_checkpoint_v2(db, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK);
+		CHECK(log == 1);
+		CHECK(alive(cfg, pair, "rewritten"));
+	}
+	/* crumb checkpoints by its own rule (every 4000 pages a connection
+	 * has seen logged): the log starts over instead of growing. */
+	TEST("SQLite: the log is checkpointed and starts over");
+	{
+		int i, log = -1, done = -1, failed = 0;
+		char v[32];
+
+		for (i = 0; i < 4500; i++) {
+			crumb_session *s = tbegin(cfg, pair);
+
+			snprintf(v, sizeof(v), "n%d", i);
+			if (crumb_state_insert_string(crumb_session_server(s),
+			    "v", v) != CRUMB_OK)
+				failed++;
+			if (tend(s, "id", NULL, NULL) != CRUMB_OK)
+				failed++;
+		}
+		CHECK(failed == 0);
+		REQUIRE(sqlite3_wal_checkpoint_v2(db, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK);
+		CHECK(log > 0 && log < 4000);
+		CHECK(alive(cfg, pair, "n4499"));
+	}
 	sqlite3_close(db);
 	free(pair);
 	crumb_config_free(cfg);
