@@ -9,6 +9,10 @@
 
 #include "gb.h"
 
+/* Limits spelled into constant text at compile time (no printf). */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static const char style[] =
     "body{font-family:sans-serif;max-width:40em;margin:2em auto;"
     "padding:0 1em;background:#fff;color:#111}"
@@ -28,10 +32,11 @@ signed_in(struct gb_buf *b, const struct gb_view *v)
 	    "<form id=\"post\" method=\"post\" action=\"/post\">"
 	    "<input type=\"hidden\" name=\"csrf\" value=\"");
 	gb_buf_puts_html(b, v->csrf);
-	gb_buf_printf(b, "\"><label>Message<br><textarea name=\"message\""
-	    " rows=\"4\" cols=\"50\" maxlength=\"%d\" required></textarea>"
+	gb_buf_puts(b, "\"><label>Message<br><textarea name=\"message\""
+	    " rows=\"4\" cols=\"50\" maxlength=\"" STR(GB_MESSAGE_MAX)
+	    "\" required></textarea>"
 	    "</label><br><button type=\"submit\">Sign the guestbook</button>"
-	    "</form>\n", GB_MESSAGE_MAX);
+	    "</form>\n");
 	gb_buf_puts(b, "<form id=\"logout\" method=\"post\" action=\"/logout\">"
 	    "<input type=\"hidden\" name=\"csrf\" value=\"");
 	gb_buf_puts_html(b, v->csrf);
@@ -41,10 +46,10 @@ signed_in(struct gb_buf *b, const struct gb_view *v)
 static void
 anonymous(struct gb_buf *b)
 {
-	gb_buf_printf(b, "<form id=\"login\" method=\"post\" action=\"/login\">"
-	    "<label>Name <input name=\"name\" maxlength=\"%d\" required>"
-	    "</label> <button type=\"submit\">Sign in</button></form>\n",
-	    GB_NAME_MAX);
+	gb_buf_puts(b, "<form id=\"login\" method=\"post\" action=\"/login\">"
+	    "<label>Name <input name=\"name\" maxlength=\"" STR(GB_NAME_MAX)
+	    "\" required></label> <button type=\"submit\">Sign in</button>"
+	    "</form>\n");
 }
 
 /* The theme is client-side state: no server record is needed. */
@@ -53,10 +58,10 @@ theme_form(struct gb_buf *b, const char *theme)
 {
 	int dark = strcmp(theme, "dark") == 0;
 
-	gb_buf_printf(b, "<form id=\"theme\" method=\"post\" action=\"/theme\">"
-	    "<button type=\"submit\" name=\"theme\" value=\"%s\">%s theme"
-	    "</button></form>\n", dark ? "light" : "dark",
-	    dark ? "Light" : "Dark");
+	gb_buf_puts(b, "<form id=\"theme\" method=\"post\" action=\"/theme\">"
+	    "<button type=\"submit\" name=\"theme\" value=\"");
+	gb_buf_puts(b, dark ? "light\">Light" : "dark\">Dark");
+	gb_buf_puts(b, " theme</button></form>\n");
 }
 
 void
