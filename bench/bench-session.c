@@ -234,7 +234,7 @@ typedef struct floor_ {
 } floor_;
 
 /* The library's checkpoint rule (lib/store-sqlite.c): passive every
- * 4000 pages this connection has seen logged, truncate past 16000. */
+ * 4000 pages this connection has seen logged, truncate past 8000. */
 static int
 floor_on_commit(void *ctx, sqlite3 *db, const char *name, int pages)
 {
@@ -243,7 +243,7 @@ floor_on_commit(void *ctx, sqlite3 *db, const char *name, int pages)
 
 	if (pages < f->ckpt_pages)
 		f->ckpt_pages = 0;
-	if (pages >= 16000)
+	if (pages >= 8000)
 		mode = SQLITE_CHECKPOINT_TRUNCATE;
 	else if (pages - f->ckpt_pages >= 4000)
 		mode = SQLITE_CHECKPOINT_PASSIVE;

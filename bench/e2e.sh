@@ -51,6 +51,7 @@ BUILD=$(cd "${1:-.}" && pwd) || { echo "e2e: no build dir ${1:-.}" >&2; exit 1; 
 QUICK=${2:-}
 GUESTBOOK=$BUILD/cgi-bin/guestbook
 HELLO=$BUILD/cgi-bin/hello
+FLOOR=$BUILD/bench/floor-fcgi
 KEYGEN=$BUILD/lib/crumb-keygen
 OUT=$BUILD/bench-e2e.txt
 
@@ -73,6 +74,9 @@ MEM_PREFILL=${E2E_MEM_PREFILL:-0}
 APACHE_PID=
 WORKER_PIDS=
 GB_PIDS=
+HELLO_PIDS=
+FLOOR_PIDS=
+CPU_PIDS=
 STRACE_PID=
 W=
 STATE=
@@ -89,8 +93,9 @@ deps() {
 	. "$SRC/scripts/deps.sh"
 	crumb_deps wrk apache2 spawn-fcgi curl sqlite3 strace ||
 	    die "cannot install the packages the benchmark needs"
-	[ -x "$GUESTBOOK" ] && [ -x "$HELLO" ] && [ -x "$KEYGEN" ] ||
-	    die "$BUILD is not built (cgi-bin/guestbook, cgi-bin/hello, lib/crumb-keygen)"
+	[ -x "$GUESTBOOK" ] && [ -x "$HELLO" ] && [ -x "$KEYGEN" ] &&
+	    [ -x "$FLOOR" ] ||
+	    die "$BUILD is not built (cgi-bin/guestbook, cgi-bin/hello, lib/crumb-keygen, bench/floor-fcgi)"
 }
 
 pick_user() {
@@ -174,6 +179,7 @@ render() {
 	    -e "s|@STATE_DIR@|$STATE|g" -e "s|@USER@|$RUN_USER|g" \
 	    -e "s|@GROUP@|$RUN_GROUP|g" -e "s|@FCGI_PORT@|$GB_PORT|g" \
 	    -e "s|@HELLO_PORT@|$HELLO_PORT|g" -e "s|@REUSE@|$REUSE|g" \
+	    -e "s|@FLOOR_PORT@|$FLOOR_PORT|g" \
 	    -e "s|@GUESTBOOK@|$GUESTBOOK|g" -e "s|@INSECURE@|1|g" "$@"
 }
 
@@ -210,7 +216,12 @@ start_stack() {
 	export HELLO_PAGE_BYTES
 	HELLO_PORT=$(spawn_workers "$HELLO" 4 "$RUN_DIR/hello.pid") ||
 	    die "cannot start the hello workers"
-	WORKER_PIDS="$WORKER_PIDS $(tr '\n' ' ' < "$RUN_DIR/hello.pid")"
+	HELLO_PIDS=$(tr '\n' ' ' < "$RUN_DIR/hello.pid")
+	WORKER_PIDS="$WORKER_PIDS $HELLO_PIDS"
+	FLOOR_PORT=$(spawn_workers "$FLOOR" 4 "$RUN_DIR/floor.pid") ||
+	    die "cannot start the floor workers"
+	FLOOR_PIDS=$(tr '\n' ' ' < "$RUN_DIR/floor.pid")
+	WORKER_PIDS="$WORKER_PIDS $FLOOR_PIDS"
 	for try in 1 2 3; do
 		start_apache && return 0
 	done
@@ -306,15 +317,53 @@ wrk_warm() {
 	    > "$W/warm.txt" 2>&1 || die "wrk failed: $(cat "$W/warm.txt")"
 }
 
+# CPU ticks (user + system) of the given processes so far.
+ticks() {
+	local p t=0 v
+	for p in "$@"; do
+		v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) &&
+		    t=$((t + v))
+	done
+	echo "$t"
+}
+
+# Apache's processes: the parent and its children.
+apache_pids() {
+	echo "$APACHE_PID $(pgrep -P "$APACHE_PID" | tr '\n' ' ')"
+}
+
 # wrk_run NAME ROUND PATH [wrk args...]: one measured run, its output
-# in $W/wrk-NAME-ROUND.txt.
+# in $W/wrk-NAME-ROUND.txt; the CPU it cost Apache, the workers in
+# $CPU_PIDS and wrk itself is added to $W/cpu-NAME.txt (ticks).
 wrk_run() {
-	local name=$1 round=$2 path=$3 secs
+	local name=$1 round=$2 path=$3 secs a0 a1 w0 w1 c
 	shift 3
 	secs=$(( (DURATION + ROUNDS - 1) / ROUNDS ))
-	wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency "$@" \
-	    "$BASE$path" > "$W/wrk-$name-$round.txt" 2>&1 ||
+	a0=$(ticks $(apache_pids))
+	w0=$(ticks $CPU_PIDS)
+	# In a subshell of its own, whose "times" are then wrk's.
+	(wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency "$@" \
+	    "$BASE$path" > "$W/wrk-$name-$round.txt" 2>&1 || exit 1
+	    times > "$W/times.txt") ||
 	    die "wrk failed: $(cat "$W/wrk-$name-$round.txt")"
+	c=$(tail -n 1 "$W/times.txt")
+	a1=$(ticks $(apache_pids))
+	w1=$(ticks $CPU_PIDS)
+	# times: "0m1.234s 0m0.567s" for the children (wrk) of the subshell
+	echo "$((a1 - a0)) $((w1 - w0)) $(echo "$c" | awk -v hz="$(getconf CLK_TCK)" '
+	    function s(v) { sub(/s$/, "", v); split(v, a, "m"); return a[1] * 60 + a[2] }
+	    { printf "%.0f\n", (s($1) + s($2)) * hz }') $(wrk_fig "$W/wrk-$name-$round.txt" requests)" \
+	    >> "$W/cpu-$name.txt"
+}
+
+# cpu_us NAME: "apache worker wrk" microseconds of CPU per request.
+cpu_us() {
+	awk -v hz="$(getconf CLK_TCK)" '
+	{ a += $1; w += $2; k += $3; n += $4 }
+	END {
+		f = (n > 0) ? 1e6 / hz / n : 0
+		printf "%.0f %.0f %.0f\n", a * f, w * f, k * f
+	}' "$W/cpu-$1.txt"
 }
 
 # wrk_sum NAME FIELD: rps (all requests / all seconds), p50 and p99 (ms,
@@ -448,12 +497,21 @@ mem_drive() {
 	MEM_ERR=$((MEM_ERR + e))
 }
 
+# row LABEL NAME RPS P50 P99 ERRORS RATIO: one line of the table.
+row() {
+	local cpu
+	cpu=$(cpu_us "$2")
+	printf '%-28s %8s %8s %8s %7s %7s   %s\n' "$1" "$3" "$4" "$5" "$6" \
+	    "$7" "$(echo "$cpu" | awk '{ printf "%6d %6d %6d", $1, $2, $3 }')"
+}
+
 # ------------------------------------------------------------------
 
 main() {
 	local c_rps c_p50 c_p99 c_err h_rps h_p50 h_p99 h_err a_rps a_p50
 	local a_p99 a_err r_counter r_anon sig0 sig1 st_anon st_counter
 	local p_rps p_p50 p_p99 p_err r_anon_small
+	local f_rps f_p50 f_p99 f_err r_floor r_counter_floor
 	local round sig_ok sig_first
 	local store_ok rss10 rss100 growth cookie_len header_len gb_pid
 	local t_counter t_anon t_rss
@@ -469,7 +527,12 @@ main() {
 	# ---- part 4: end to end
 	start_stack 4
 	COOKIE=$(fresh_cookie)
-	[ -n "$COOKIE" ] || die "GET /counter set no session cookie"
+	# The floor counts in a session of its own.
+	FLOOR_COOKIE=$(fresh_cookie)
+	[ -n "$COOKIE" ] && [ -n "$FLOOR_COOKIE" ] ||
+	    die "GET /counter set no session cookie"
+	[ "$(curl -s --max-time 5 -H "Cookie: $FLOOR_COOKIE" "$BASE/floor")" = \
+	    '{"count":2}' ] || die "the floor does not count in the guestbook's session"
 	if [ "$QUICK" = --hold ]; then
 		# For profiling by hand: the stack stays up until a signal.
 		echo "HOLD base=$BASE cookie=$COOKIE apache=$APACHE_PID" \
@@ -481,14 +544,19 @@ main() {
 	wrk_warm /hello
 	wrk_warm /hello/page
 	wrk_warm /counter -H "Cookie: $COOKIE"
+	wrk_warm /floor -H "Cookie: $FLOOR_COOKIE"
 	wrk_warm /
 	sig_ok=yes
 	sig_first=
 	for round in $(seq 1 "$ROUNDS"); do
 		say "round $round/$ROUNDS: GET /hello, GET /counter (kept" \
 		    "cookie), GET / (anonymous) ..."
+		CPU_PIDS=$HELLO_PIDS
 		wrk_run hello "$round" /hello
 		wrk_run hpage "$round" /hello/page
+		CPU_PIDS=$FLOOR_PIDS
+		wrk_run floor "$round" /floor -H "Cookie: $FLOOR_COOKIE"
+		CPU_PIDS=$GB_PIDS
 		wrk_run counter "$round" /counter -H "Cookie: $COOKIE"
 		sig0=$(store_sig)
 		wrk_run anon "$round" /
@@ -515,6 +583,12 @@ main() {
 	p_p50=$(wrk_sum hpage p50)
 	p_p99=$(wrk_sum hpage p99)
 	p_err=$(wrk_sum hpage errors)
+	f_rps=$(wrk_sum floor rps)
+	f_p50=$(wrk_sum floor p50)
+	f_p99=$(wrk_sum floor p99)
+	f_err=$(wrk_sum floor errors)
+	r_floor=$(ratio "$f_rps" "$h_rps")
+	r_counter_floor=$(ratio "$c_rps" "$f_rps")
 	r_counter=$(ratio "$c_rps" "$h_rps")
 	r_anon=$(ratio "$a_rps" "$p_rps")
 	r_anon_small=$(ratio "$a_rps" "$h_rps")
@@ -557,17 +631,22 @@ main() {
 	    "(enablereuse=$REUSE), spawn-fcgi, wrk -t$THREADS -c$CONNS" \
 	    "${DURATION}s per kind in $ROUNDS interleaved rounds after" \
 	    "${WARMUP}s warm-ups, loopback, $(nproc) cores"
-	printf '%-28s %10s %10s %10s %8s %8s\n' request "req/s" "p50 ms" \
-	    "p99 ms" errors "ratio"
-	printf '%-28s %10s %10s %10s %8s %8s\n' "GET /hello (no session)" \
-	    "$h_rps" "$h_p50" "$h_p99" "$h_err" "1.000"
-	printf '%-28s %10s %10s %10s %8s %8s\n' "GET /counter (kept cookie)" \
-	    "$c_rps" "$c_p50" "$c_p99" "$c_err" "$r_counter"
-	printf '%-28s %10s %10s %10s %8s %8s\n' "GET /hello/page (no session)" \
-	    "$p_rps" "$p_p50" "$p_p99" "$p_err" "1.000"
-	printf '%-28s %10s %10s %10s %8s %8s\n' "GET / (anonymous)" \
-	    "$a_rps" "$a_p50" "$a_p99" "$a_err" "$r_anon"
-	echo "ratios: counter/hello $r_counter; anonymous-/ against a constant" \
+	printf '%-28s %8s %8s %8s %7s %7s   %s\n' request "req/s" "p50 ms" \
+	    "p99 ms" errors "ratio" "CPU us/request: Apache worker wrk"
+	row "GET /hello (no session)" hello "$h_rps" "$h_p50" "$h_p99" \
+	    "$h_err" "1.000"
+	row "GET /counter (kept cookie)" counter "$c_rps" "$c_p50" "$c_p99" \
+	    "$c_err" "$r_counter"
+	row "GET /floor (by hand)" floor "$f_rps" "$f_p50" "$f_p99" \
+	    "$f_err" "$r_floor"
+	row "GET /hello/page (no session)" hpage "$p_rps" "$p_p50" "$p_p99" \
+	    "$p_err" "1.000"
+	row "GET / (anonymous)" anon "$a_rps" "$a_p50" "$a_p99" "$a_err" \
+	    "$r_anon"
+	echo "ratios: counter/hello $r_counter; counter/floor $r_counter_floor" \
+	    "(the floor: the same cookie opening and SQL transaction by hand," \
+	    "bench/floor-fcgi.c; floor/hello $r_floor);" \
+	    "anonymous-/ against a constant" \
 	    "page of the same size ($HELLO_PAGE_BYTES B) $r_anon, against" \
 	    "/hello $r_anon_small"
 	echo "anonymous GET / store I/O: none=$store_ok" \
@@ -591,7 +670,8 @@ main() {
 	t_anon=$(awk -v r="$r_anon" -v ok="$store_ok" \
 	    'BEGIN { x = (r >= 0.95 && ok == "yes") ? "met" : "missed"; print x }')
 	t_rss=$(awk -v g="$growth" 'BEGIN { x = (g <= 5 && g >= -5) ? "met" : "missed"; print x }')
-	[ "$c_err$h_err$a_err" = 000 ] || { t_counter=missed; t_anon=missed; }
+	[ "$c_err$h_err$a_err$f_err$p_err" = 00000 ] ||
+	    { t_counter=missed; t_anon=missed; }
 	[ "$MEM_ERR" = 0 ] || t_rss=missed
 
 	{
@@ -612,6 +692,14 @@ main() {
 		echo "anon_errors=$a_err"
 		echo "anon_store_io_none=$store_ok"
 		echo "e2e_counter_ratio=$r_counter"
+		echo "floor_rps=$f_rps"
+		echo "floor_ratio=$r_floor"
+		echo "counter_floor_ratio=$r_counter_floor"
+		echo "cpu_us_hello=$(cpu_us hello)"
+		echo "cpu_us_counter=$(cpu_us counter)"
+		echo "cpu_us_floor=$(cpu_us floor)"
+		echo "cpu_us_hpage=$(cpu_us hpage)"
+		echo "cpu_us_anon=$(cpu_us anon)"
 		echo "e2e_anon_ratio=$r_anon"
 		echo "worker_rss_kb_10k=$rss10"
 		echo "worker_rss_kb_100k=$rss100"

@@ -26,6 +26,7 @@ int
 crumb_jar_parse(crumb_jar *jar, const char *header)
 {
 	size_t len, max = 1;
+	const char *q;
 	char *p, *end;
 
 	memset(jar, 0, sizeof(*jar));
@@ -35,14 +36,13 @@ crumb_jar_parse(crumb_jar *jar, const char *header)
 	len = strnlen(header, CRUMB_COOKIE_HEADER_MAX + 1);
 	if (len > CRUMB_COOKIE_HEADER_MAX)
 		return CRUMB_OK;
-	for (p = (char *)header; *p != '\0'; p++)
-		if (*p == ';')
-			max++;
-	if ((jar->copy = malloc(len + 1)) == NULL ||
-	    (jar->pairs = calloc(max, sizeof(*jar->pairs))) == NULL) {
-		crumb_jar_release(jar);
+	for (q = header; (q = memchr(q, ';', len - (size_t)(q - header))) != NULL;
+	    q++)
+		max++;
+	/* One block: the pairs, then the header's copy they point into. */
+	if ((jar->pairs = malloc(max * sizeof(*jar->pairs) + len + 1)) == NULL)
 		return CRUMB_E_NOMEM;
-	}
+	jar->copy = (char *)(jar->pairs + max);
 	memcpy(jar->copy, header, len + 1);
 	for (p = jar->copy; p != NULL; p = end) {
 		char *item = p, *eq, *name, *value;
@@ -72,8 +72,7 @@ crumb_jar_parse(crumb_jar *jar, const char *header)
 void
 crumb_jar_release(crumb_jar *jar)
 {
-	free(jar->copy);
-	free(jar->pairs);
+	free(jar->pairs);         /* the copy is in the same block */
 	memset(jar, 0, sizeof(*jar));
 }
 

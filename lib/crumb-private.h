@@ -66,7 +66,8 @@ void crumb_key_release(crumb_key *k);
 /* AES-256-GCM.  out gets len bytes of ciphertext then the tag. */
 int crumb_key_seal(crumb_key *k, const uint8_t *nonce, const uint8_t *aad,
     size_t aadlen, const uint8_t *in, size_t len, uint8_t *out);
-/* in holds len bytes of ciphertext then the tag; 0 when authentic. */
+/* in holds len bytes of ciphertext then the tag; 0 when authentic.
+ * out may be in (decrypts in place). */
 int crumb_key_open(crumb_key *k, const uint8_t *nonce, const uint8_t *aad,
     size_t aadlen, const uint8_t *in, size_t len, uint8_t *out);
 
@@ -78,7 +79,7 @@ typedef struct crumb_pair {
 
 typedef struct crumb_jar {
 	char *copy;              /* the header, cut in place */
-	crumb_pair *pairs;
+	crumb_pair *pairs;       /* one allocation with copy */
 	size_t n;
 } crumb_jar;
 int crumb_jar_parse(crumb_jar *jar, const char *header);

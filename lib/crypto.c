@@ -95,10 +95,12 @@ int
 crumb_key_open(crumb_key *k, const uint8_t *nonce, const uint8_t *aad,
     size_t aadlen, const uint8_t *in, size_t len, uint8_t *out)
 {
-	/* checktag compares in constant time. */
+	/* checktag compares in constant time.  out == in decrypts in
+	 * place (libgcrypt's form for that is a NULL input). */
 	if (start(k, nonce, aad, aadlen) != CRUMB_OK ||
 	    gcry_cipher_final(k->hd) ||
-	    gcry_cipher_decrypt(k->hd, out, len, in, len) ||
+	    gcry_cipher_decrypt(k->hd, out, len, out == in ? NULL : in,
+	    out == in ? 0 : len) ||
 	    gcry_cipher_checktag(k->hd, in + len, CRUMB_TAG_LEN))
 		return CRUMB_E_CRYPTO;
 	return CRUMB_OK;

@@ -210,38 +210,27 @@ crumb_envelope_open(crumb_config *cfg, const char *value, crumb_payload *p,
 {
 	size_t vlen = strnlen(value, MAX_VALUE + 1), rawlen, clen, aadlen;
 	uint8_t aad[CRUMB_HEADER_LEN + 256];
-	uint8_t *raw = NULL, *plain = NULL;
+	/* On the stack: every request opens a cookie, and a value is at
+	 * most MAX_VALUE characters.  Decrypted in place. */
+	uint8_t raw[MAX_VALUE / 4 * 3 + 3], *ct;
 	crumb_key *k;
-	int rc = CRUMB_E_PARSE;
 
 	memset(p, 0, sizeof(*p));
 	p->persistent = -1;
 	if (vlen > MAX_VALUE || vlen < crumb_b64_enclen(CRUMB_HEADER_LEN +
 	    CRUMB_NONCE_LEN + CRUMB_TAG_LEN + MIN_PLAIN))
 		return CRUMB_E_PARSE;
-	if ((raw = malloc(vlen * 3 / 4 + 3)) == NULL)
-		return CRUMB_E_NOMEM;
 	rawlen = crumb_b64_decode(value, vlen, raw);
 	if (rawlen == (size_t)-1 || raw[0] != CRUMB_ENVELOPE_VERSION ||
 	    rawlen < CRUMB_HEADER_LEN + CRUMB_NONCE_LEN + CRUMB_TAG_LEN + MIN_PLAIN)
-		goto out;
+		return CRUMB_E_PARSE;
 	if ((k = find_key(cfg, raw + 1, old_key)) == NULL)
-		goto out;
+		return CRUMB_E_PARSE;
 	clen = rawlen - CRUMB_HEADER_LEN - CRUMB_NONCE_LEN - CRUMB_TAG_LEN;
-	if ((plain = malloc(clen)) == NULL) {
-		rc = CRUMB_E_NOMEM;
-		goto out;
-	}
+	ct = raw + CRUMB_HEADER_LEN + CRUMB_NONCE_LEN;
 	aadlen = aad_of(cfg, raw, aad);
-	if (crumb_key_open(k, raw + CRUMB_HEADER_LEN, aad, aadlen,
-	    raw + CRUMB_HEADER_LEN + CRUMB_NONCE_LEN,
-	    clen, plain) != CRUMB_OK) {
-		rc = CRUMB_E_CRYPTO;
-		goto out;
-	}
-	rc = read_payload(plain, clen, p);
-out:
-	free(raw);
-	free(plain);
-	return rc;
+	if (crumb_key_open(k, raw + CRUMB_HEADER_LEN, aad, aadlen, ct, clen,
+	    ct) != CRUMB_OK)
+		return CRUMB_E_CRYPTO;
+	return read_payload(ct, clen, p);
 }

@@ -387,7 +387,7 @@ on_busy(void *ctx, int count)
  * 1000, 1.2x with 4000).
  */
 #define WAL_AUTO 4000
-#define WAL_LONG 16000
+#define WAL_LONG 8000
 
 static int
 on_commit(void *ctx, sqlite3 *db, const char *name, int pages)
