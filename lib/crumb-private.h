@@ -191,6 +191,7 @@ struct crumb_session {
 	int exists;              /* record exists in the store under rec_id */
 	int deleted;             /* delete() called */
 	int pending_delete;      /* record to remove at the next persist */
+	int locked;              /* inside atomic_locked: no replay needed */
 	int lost;                /* record vanished under a concurrent update */
 	int wrote;               /* record written in this request */
 	int extended;            /* ... and its expiry pushed back */

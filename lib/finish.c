@@ -274,10 +274,12 @@ atomic_locked(crumb_session *s, crumb_atomic_fn fn, void *ud)
 	    CRUMB_OK)
 		return store_fail(s, rc);
 	fn_rc = rc = reload(s);
+	s->locked = 1;
 	if (rc == CRUMB_OK && !s->lost)
 		fn_rc = rc = fn(s, ud);
 	if (rc == CRUMB_OK)
 		rc = persist(s, 0);
+	s->locked = 0;
 	unlock_rc = st->ops->unlock(st->ctx, rc == CRUMB_OK);
 	if (rc == CRUMB_OK && unlock_rc != CRUMB_OK)
 		rc = store_fail(s, unlock_rc);

@@ -41,6 +41,11 @@ journal(crumb_state *st, const char *op, const char *key, const cJSON *value)
 		return CRUMB_OK;
 	if (st->journal == NULL && (st->journal = cJSON_CreateArray()) == NULL)
 		return CRUMB_E_NOMEM;
+	/* Under the store's lock no write can conflict, so nothing will be
+	 * replayed: the (empty) journal only marks that there is a change
+	 * to save, and the copies below would be made for nothing. */
+	if (st->s->locked)
+		return CRUMB_OK;
 	if ((entry = cJSON_CreateArray()) == NULL)
 		return CRUMB_E_NOMEM;
 	cJSON_AddItemToArray(entry, cJSON_CreateString(op));
