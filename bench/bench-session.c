@@ -29,6 +29,7 @@
 #include <sqlite3.h>
 
 #include "crumb.h"
+#include "floor-wal.h"
 
 #define POOL 1000             /* live sessions the round trips pick from */
 #define NONCE 12
@@ -230,29 +231,9 @@ typedef struct floor_ {
 	sqlite3_stmt *sel, *upd, *ins, *del;
 	gcry_cipher_hd_t hd;
 	unsigned char keyid[4];
-	int ckpt_pages;
+	struct floor_wal wal;
 } floor_;
 
-/* The library's checkpoint rule (lib/store-sqlite.c): passive every
- * 4000 pages this connection has seen logged, truncate past 8000. */
-static int
-floor_on_commit(void *ctx, sqlite3 *db, const char *name, int pages)
-{
-	floor_ *f = ctx;
-	int mode;
-
-	if (pages < f->ckpt_pages)
-		f->ckpt_pages = 0;
-	if (pages >= 8000)
-		mode = SQLITE_CHECKPOINT_TRUNCATE;
-	else if (pages - f->ckpt_pages >= 4000)
-		mode = SQLITE_CHECKPOINT_PASSIVE;
-	else
-		return SQLITE_OK;
-	sqlite3_wal_checkpoint_v2(db, name, mode, NULL, NULL);
-	f->ckpt_pages = mode == SQLITE_CHECKPOINT_TRUNCATE ? 0 : pages;
-	return SQLITE_OK;
-}
 
 static void
 sql_ok(sqlite3 *db, int rc, const char *what)
@@ -272,8 +253,9 @@ floor_open(floor_ *f, const char *path, const unsigned char *keyid)
 	db = f->db;
 	sqlite3_busy_timeout(db, 5000);
 	/* The same settings as the library's connection. */
-	f->ckpt_pages = 0;
-	sqlite3_wal_hook(db, floor_on_commit, f);
+	memset(&f->wal, 0, sizeof(f->wal));
+	f->wal.busy_ms = 5000;
+	sqlite3_wal_hook(db, floor_wal_hook, &f->wal);
 	sql_ok(db, sqlite3_exec(db, "PRAGMA journal_mode=WAL; "
 	    "PRAGMA journal_size_limit=16777216; "
 	    "PRAGMA synchronous=NORMAL; PRAGMA cache_size=-8192", NULL, NULL,
@@ -663,6 +645,49 @@ run_scenario(const scenario *sc, enum op first, enum op last, result *out)
 	return out[first];
 }
 
+/* A visitor without a cookie who stores nothing: what the session layer
+ * costs on every anonymous page (no store call, no Set-Cookie).  Best
+ * of three batches. */
+static double
+anonymous_ns(size_t iters)
+{
+	char path[600];
+	double best = 1e18, t0, t;
+	const char *theme;
+	size_t i, rep;
+	lib l;
+
+	db_path(path, sizeof(path), "bench-anon.db");
+	remove_db(path);
+	lib_open(&l, path);
+	for (rep = 0; rep < 3; rep++) {
+		t0 = now_ns();
+		for (i = 0; i < iters; i++) {
+			crumb_session *s;
+			char *h;
+			int rc;
+
+			if ((rc = crumb_session_begin(l.cfg, NULL, &s)) != CRUMB_OK)
+				die("begin", rc);
+			if (crumb_state_get_string(crumb_session_client(s),
+			    "theme", &theme) != CRUMB_E_NOT_FOUND)
+				die("anonymous: unexpected client state", -1);
+			if ((rc = crumb_session_finish_str(s, &h)) != CRUMB_OK)
+				die("finish", rc);
+			if (*h != '\0')
+				die("anonymous: headers for a visitor who stored "
+				    "nothing", -1);
+			crumb_free(h);
+			crumb_session_free(s);
+		}
+		if ((t = (now_ns() - t0) / (double)iters) < best)
+			best = t;
+	}
+	lib_close(&l);
+	remove_db(path);
+	return best;
+}
+
 /* ---------------------------------------------------------------- */
 /* Purge while another process does round trips.                    */
 
@@ -815,6 +840,8 @@ main(int argc, char **argv)
 		run_scenario(&sc, OP_READ, OP_INVALIDATE, base);
 		for (i = 0; i < 4; i++)
 			print_row(op_names[i], base[i]);
+		printf("  %-46s %10.0f %10s\n", "(e) anonymous visitor, nothing stored",
+		    anonymous_ns(quick ? 2000 : 20000), "-");
 	}
 
 	printf("\n2. Scaling: (a) read and (b) read + write, ns per operation\n");

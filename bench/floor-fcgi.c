@@ -21,6 +21,8 @@
 #include <gcrypt.h>
 #include <sqlite3.h>
 
+#include "floor-wal.h"
+
 #define HDR 5                 /* version, key id */
 #define NONCE 12
 #define TAG 16
@@ -28,7 +30,7 @@
 static sqlite3 *db;
 static sqlite3_stmt *q_begin, *q_sel, *q_upd, *q_commit, *q_rollback;
 static gcry_cipher_hd_t hd;
-static int ckpt_pages;
+static struct floor_wal wal = { 0, 0, 5000 };
 
 static signed char b64val[256];
 
@@ -51,25 +53,6 @@ b64dec(const char *in, size_t n, unsigned char *out)
 	return o;
 }
 
-/* The library's checkpoint rule, as in bench-session.c. */
-static int
-on_commit(void *ctx, sqlite3 *d, const char *name, int pages)
-{
-	int mode;
-
-	(void)ctx;
-	if (pages < ckpt_pages)
-		ckpt_pages = 0;
-	if (pages >= 8000)
-		mode = SQLITE_CHECKPOINT_TRUNCATE;
-	else if (pages - ckpt_pages >= 4000)
-		mode = SQLITE_CHECKPOINT_PASSIVE;
-	else
-		return SQLITE_OK;
-	sqlite3_wal_checkpoint_v2(d, name, mode, NULL, NULL);
-	ckpt_pages = mode == SQLITE_CHECKPOINT_TRUNCATE ? 0 : pages;
-	return SQLITE_OK;
-}
 
 static int
 setup(const char *dir)
@@ -107,7 +90,7 @@ setup(const char *dir)
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_busy_timeout(db, 5000);
-	sqlite3_wal_hook(db, on_commit, NULL);
+	sqlite3_wal_hook(db, floor_wal_hook, &wal);
 	if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; "
 	    "PRAGMA journal_size_limit=16777216; PRAGMA synchronous=NORMAL; "
 	    "PRAGMA cache_size=-8192", NULL, NULL, NULL) != SQLITE_OK ||
