@@ -29,7 +29,7 @@
 #include <sqlite3.h>
 
 #include "crumb.h"
-#include "floor-wal.h"
+#include "floor.h"
 
 #define POOL 1000             /* live sessions the round trips pick from */
 #define NONCE 12
@@ -289,32 +289,6 @@ floor_close(floor_ *f)
 	gcry_cipher_close(f->hd);
 }
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static size_t
-b64dec(const char *in, size_t n, unsigned char *out)
-{
-	static signed char val[256];
-	size_t i, o = 0;
-	unsigned acc = 0;
-	int bits = 0;
-
-	if (val['B'] == 0) {
-		memset(val, -1, sizeof(val));
-		for (i = 0; i < 64; i++)
-			val[(unsigned char)b64[i]] = (signed char)i;
-	}
-	for (i = 0; i < n; i++) {
-		acc = acc << 6 | (unsigned)val[(unsigned char)in[i]];
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	return o;
-}
-
 static void
 b64enc(const unsigned char *in, size_t n, char *out)
 {
@@ -322,16 +296,16 @@ b64enc(const unsigned char *in, size_t n, char *out)
 
 	for (i = 0; i + 2 < n; i += 3) {
 		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-		*out++ = b64[v >> 18 & 63]; *out++ = b64[v >> 12 & 63];
-		*out++ = b64[v >> 6 & 63]; *out++ = b64[v & 63];
+		*out++ = floor_b64[v >> 18 & 63]; *out++ = floor_b64[v >> 12 & 63];
+		*out++ = floor_b64[v >> 6 & 63]; *out++ = floor_b64[v & 63];
 	}
 	if (n - i == 1) {
 		unsigned v = (unsigned)in[i] << 16;
-		*out++ = b64[v >> 18 & 63]; *out++ = b64[v >> 12 & 63];
+		*out++ = floor_b64[v >> 18 & 63]; *out++ = floor_b64[v >> 12 & 63];
 	} else if (n - i == 2) {
 		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
-		*out++ = b64[v >> 18 & 63]; *out++ = b64[v >> 12 & 63];
-		*out++ = b64[v >> 6 & 63];
+		*out++ = floor_b64[v >> 18 & 63]; *out++ = floor_b64[v >> 12 & 63];
+		*out++ = floor_b64[v >> 6 & 63];
 	}
 	*out = '\0';
 }
@@ -343,7 +317,7 @@ floor_open_cookie(floor_ *f, const char *cookie, unsigned char *hash,
 {
 	unsigned char raw[8192], plain[8192], id[40], aad[HDR + 2];
 	const char *v = cookie + 3;           /* "id=" */
-	size_t rawlen = b64dec(v, strlen(v), raw), clen;
+	size_t rawlen = floor_b64dec(v, strlen(v), raw), clen;
 
 	clen = rawlen - HDR - NONCE - TAG;
 	memcpy(aad, raw, HDR);
@@ -488,7 +462,7 @@ keyid_of(lib *l, unsigned char *keyid)
 	unsigned char raw[64];
 	const char *c = lib_new_session(l, 0, 0);
 
-	b64dec(c + 3, 8, raw);
+	floor_b64dec(c + 3, 8, raw);
 	memcpy(keyid, raw + 1, 4);
 	free((void *)c);
 }

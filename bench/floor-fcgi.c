@@ -21,7 +21,7 @@
 #include <gcrypt.h>
 #include <sqlite3.h>
 
-#include "floor-wal.h"
+#include "floor.h"
 
 #define HDR 5                 /* version, key id */
 #define NONCE 12
@@ -32,28 +32,6 @@ static sqlite3_stmt *q_begin, *q_sel, *q_upd, *q_commit, *q_rollback;
 static gcry_cipher_hd_t hd;
 static struct floor_wal wal = { 0, 0, 5000 };
 
-static signed char b64val[256];
-
-static size_t
-b64dec(const char *in, size_t n, unsigned char *out)
-{
-	size_t i, o = 0;
-	unsigned acc = 0;
-	int bits = 0;
-
-	for (i = 0; i < n; i++) {
-		if (b64val[(unsigned char)in[i]] < 0)
-			return 0;
-		acc = acc << 6 | (unsigned)b64val[(unsigned char)in[i]];
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	return o;
-}
-
-
 static int
 setup(const char *dir)
 {
@@ -62,9 +40,6 @@ setup(const char *dir)
 	FILE *f;
 	int i;
 
-	memset(b64val, -1, sizeof(b64val));
-	for (i = 0; i < 64; i++)
-		b64val[(unsigned char)"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[i]] = (signed char)i;
 	snprintf(path, sizeof(path), "%s/key", dir);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
@@ -118,7 +93,7 @@ open_cookie(const char *header, unsigned char *hash)
 		return -1;
 	v += 3;
 	vlen = strcspn(v, "; ");
-	if (vlen > 8192 || (rawlen = b64dec(v, vlen, raw)) <
+	if (vlen > 8192 || (rawlen = floor_b64dec(v, vlen, raw)) <
 	    HDR + NONCE + TAG + 1 + 32)
 		return -1;
 	clen = rawlen - HDR - NONCE - TAG;
