@@ -161,6 +161,19 @@ void crumb_state_reset(crumb_state *st);
 /* Apply the journal to map (used after a reload); CRUMB_OK or NOMEM. */
 int crumb_state_replay(cJSON *map, const cJSON *journal);
 
+/* ---- gate.c: the SQLite store's queue of writers ---- */
+typedef struct crumb_gate crumb_gate;
+/* The gate of the database at db_path (PATH-gate beside it), or NULL
+ * when there is none to have (no file, no rights, another ABI): the
+ * store then relies on SQLite's locking alone.  Free with
+ * crumb_gate_close. */
+crumb_gate *crumb_gate_open(const char *db_path);
+/* Wait up to wait_ms for the gate: CRUMB_OK (also when g is NULL or
+ * has gone bad) or CRUMB_E_BUSY. */
+int crumb_gate_enter(crumb_gate *g, int wait_ms);
+void crumb_gate_leave(crumb_gate *g);
+void crumb_gate_close(crumb_gate *g);
+
 /* ---- store.c ---- */
 struct crumb_store {
 	const crumb_store_ops *ops;

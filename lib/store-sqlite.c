@@ -1,9 +1,11 @@
 /*
  * SQLite store.  The database is opened once per process (a FastCGI
  * worker serves many requests) with WAL, so readers never wait for the
- * writer, and a busy timeout, so concurrent writers queue instead of
- * failing.  Every statement is prepared at open and reused; each call
- * is one autocommit statement, so no record is ever half written.
+ * writer, and crumb's writers queue on a gate (gate.c) before they
+ * ask SQLite for its write lock, so they wait without polling; a busy
+ * timeout covers writers from outside.  Every statement is prepared at
+ * open and reused; each call is one autocommit statement (or the one
+ * transaction of lock..unlock), so no record is ever half written.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +74,9 @@ typedef struct sstore {
 	int purging;          /* in s_purge: checkpoint its own pages */
 	int ckpt_short;       /* the last one left pages behind for readers */
 	int no_wait;          /* busy: give up at once */
+	crumb_gate *gate;     /* NULL: SQLite's locking alone */
+	int in_gate;          /* nesting of enter() */
+	int in_txn;           /* between s_lock and s_unlock */
 	char msg[CRUMB_ERRMSG_LEN];
 } sstore;
 
@@ -95,6 +100,31 @@ fail(sstore *ss, int src)
 	return rc;
 }
 
+/* Every write enters the gate first, once: lock..unlock holds it across
+ * the calls made in between. */
+static int
+enter(sstore *ss)
+{
+	int rc;
+
+	if (ss->in_gate++ > 0)
+		return CRUMB_OK;
+	if ((rc = crumb_gate_enter(ss->gate, ss->busy_ms)) != CRUMB_OK) {
+		ss->in_gate = 0;
+		crumb_fmt(ss->msg, sizeof(ss->msg), "sqlite: other writers "
+		    "held the store for %d ms", ss->busy_ms);
+	}
+	return rc;
+}
+
+static int
+leave(sstore *ss, int rc)
+{
+	if (ss->in_gate > 0 && --ss->in_gate == 0)
+		crumb_gate_leave(ss->gate);
+	return rc;
+}
+
 /* Step a statement that returns no rows, then reset it. */
 static int
 run(sstore *ss, sqlite3_stmt *q)
@@ -103,6 +133,13 @@ run(sstore *ss, sqlite3_stmt *q)
 
 	sqlite3_reset(q);
 	return rc == SQLITE_DONE ? CRUMB_OK : fail(ss, rc);
+}
+
+/* Run a write statement in the gate. */
+static int
+run_write(sstore *ss, sqlite3_stmt *q)
+{
+	return enter(ss) != CRUMB_OK ? CRUMB_E_BUSY : leave(ss, run(ss, q));
 }
 
 static void
@@ -132,7 +169,7 @@ s_create(void *ctx, const uint8_t *hash, const char *state, size_t len,
 	bind_text(q, 3, user, user != NULL ? strlen(user) : 0);
 	sqlite3_bind_int64(q, 4, now);
 	sqlite3_bind_int64(q, 5, expires);
-	return run(ss, q);
+	return run_write(ss, q);
 }
 
 static int
@@ -220,11 +257,10 @@ update_with(sstore *ss, int qi, const uint8_t *hash, const uint8_t *new_hash,
 }
 
 static int
-s_update(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
+update_in_gate(sstore *ss, const uint8_t *hash, const uint8_t *new_hash,
     int64_t version, const char *state, size_t len, const char *user,
     int64_t now, int64_t expires)
 {
-	sstore *ss = ctx;
 	int rc, qi = expires != 0 ? Q_UPDATE : Q_UPDATE_KEEP;
 
 	if (new_hash == NULL && expires == 0) {
@@ -242,16 +278,33 @@ s_update(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
 	    why_unchanged(ss, hash, now);
 }
 
+static int
+s_update(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
+    int64_t version, const char *state, size_t len, const char *user,
+    int64_t now, int64_t expires)
+{
+	sstore *ss = ctx;
+
+	if (enter(ss) != CRUMB_OK)
+		return CRUMB_E_BUSY;
+	return leave(ss, update_in_gate(ss, hash, new_hash, version, state,
+	    len, user, now, expires));
+}
+
 /* Run a one-row UPDATE; no row changed means the record is gone. */
 static int
 run_one(sstore *ss, sqlite3_stmt *q)
 {
-	int rc = run(ss, q);
+	int rc;
 
+	if (enter(ss) != CRUMB_OK)
+		return CRUMB_E_BUSY;
+	rc = run(ss, q);
 	if (rc == CRUMB_OK && sqlite3_changes(ss->db) == 0)
 		rc = CRUMB_E_NOT_FOUND;
-	return rc;
+	return leave(ss, rc);
 }
+
 
 static int
 s_touch(void *ctx, const uint8_t *hash, int64_t now, int64_t expires)
@@ -271,7 +324,7 @@ s_remove(void *ctx, const uint8_t *hash)
 	sstore *ss = ctx;
 
 	bind_hash(ss->q[Q_REMOVE], 1, hash);
-	return run(ss, ss->q[Q_REMOVE]);
+	return run_write(ss, ss->q[Q_REMOVE]);
 }
 
 static int
@@ -297,7 +350,7 @@ s_purge(void *ctx, int64_t now, unsigned batch, uint64_t *deleted)
 	sqlite3_bind_int64(q, 1, now);
 	sqlite3_bind_int64(q, 2, batch);
 	ss->purging = 1;
-	rc = run(ss, q);
+	rc = run_write(ss, q);
 	ss->purging = 0;
 	*deleted = rc == CRUMB_OK ? (uint64_t)sqlite3_changes(ss->db) : 0;
 	return rc;
@@ -311,7 +364,7 @@ s_user_remove(void *ctx, const char *user, uint64_t *deleted)
 	int rc;
 
 	bind_text(q, 1, user, strlen(user));
-	rc = run(ss, q);
+	rc = run_write(ss, q);
 	*deleted = rc == CRUMB_OK ? (uint64_t)sqlite3_changes(ss->db) : 0;
 	return rc;
 }
@@ -458,6 +511,7 @@ s_close(void *ctx)
 	for (i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(ss->q[i]);
 	sqlite3_close(ss->db);
+	crumb_gate_close(ss->gate);
 	free(ss->state);
 	free(ss->user);
 	free(ss);
@@ -468,8 +522,17 @@ s_lock(void *ctx, const uint8_t *hash)
 {
 	sstore *ss = ctx;
 
+	int rc;
+
 	(void)hash;     /* SQLite locks the whole database */
-	return run(ss, ss->q[Q_BEGIN]);
+	if (ss->in_txn)
+		return CRUMB_E_STATE;
+	if (enter(ss) != CRUMB_OK)
+		return CRUMB_E_BUSY;
+	if ((rc = run(ss, ss->q[Q_BEGIN])) != CRUMB_OK)
+		return leave(ss, rc);
+	ss->in_txn = 1;
+	return CRUMB_OK;
 }
 
 static int
@@ -478,12 +541,15 @@ s_unlock(void *ctx, int commit)
 	sstore *ss = ctx;
 	int rc;
 
+	if (!ss->in_txn)
+		return CRUMB_E_STATE;
+	ss->in_txn = 0;
 	if (sqlite3_get_autocommit(ss->db))
-		return CRUMB_OK;        /* already ended (SQLite rolled back) */
+		return leave(ss, CRUMB_OK); /* already ended (rolled back) */
 	rc = run(ss, ss->q[commit ? Q_COMMIT : Q_ROLLBACK]);
 	if (rc != CRUMB_OK && !sqlite3_get_autocommit(ss->db))
 		run(ss, ss->q[Q_ROLLBACK]);
-	return rc;
+	return leave(ss, rc);
 }
 
 static const crumb_store_ops sqlite_ops = {
@@ -532,6 +598,7 @@ setup(sstore *ss, const char *path, int busy_ms, int full_sync)
 		if (rc != SQLITE_OK)
 			return fail(ss, rc);
 	}
+	ss->gate = crumb_gate_open(sqlite3_db_filename(ss->db, "main"));
 	return CRUMB_OK;
 }
 
