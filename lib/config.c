@@ -56,6 +56,7 @@ crumb_config_free(crumb_config *cfg)
 	free(cfg->full_name);
 	free(cfg->path);
 	free(cfg->domain);
+	crumb_scache_free(cfg->scache);
 	free(cfg);
 }
 

@@ -98,6 +98,7 @@ void crumb_set_cookie_line(crumb_buf *b, const char *name, const char *value,
     unsigned flags);
 
 /* ---- config.c ---- */
+typedef struct crumb_scache crumb_scache;   /* state-cache.c */
 #define CRUMB_MAX_OLD_KEYS 8
 
 struct crumb_config {
@@ -118,6 +119,7 @@ struct crumb_config {
 	int64_t absolute;
 	crumb_clock_fn clock;
 	void *clock_ud;
+	crumb_scache *scache;    /* parsed states (state-cache.c) */
 };
 int64_t crumb_now(const crumb_config *cfg);
 const char *crumb_cookie_name(const crumb_config *cfg);
@@ -146,11 +148,29 @@ int crumb_envelope_open(crumb_config *cfg, const char *value,
 /* Length the sealed value of a given plaintext size would have. */
 size_t crumb_envelope_len(size_t plain_len);
 
+/* ---- state-cache.c: parsed server states kept across requests ---- */
+typedef struct crumb_shared {
+	cJSON *map;              /* never changed while shared */
+	unsigned refs;
+} crumb_shared;
+void crumb_shared_release(crumb_shared *sh);
+/* The tree of the record hash whose stored text is text: the cached one
+ * (*shared gets a new reference, *map is borrowed from it) or parsed now
+ * (then remembered when it fits, as a hit would be, or *shared is NULL
+ * and *map the caller's own).  CRUMB_E_CORRUPT: not a JSON object. */
+int crumb_scache_parse(crumb_config *cfg, const uint8_t *hash,
+    const char *text, size_t len, cJSON **map, crumb_shared **shared);
+void crumb_scache_free(crumb_scache *c);
+
 /* ---- state.c ---- */
 struct crumb_state {
 	crumb_session *s;
 	int server;              /* 1: server-side (lazy load) */
 	cJSON *map;              /* object; NULL until loaded */
+	/* The cached tree map came from: map is shared->map until the
+	 * first change copies it (crumb_state_own); the reference is kept
+	 * until reset, so values handed out of it stay valid. */
+	crumb_shared *shared;
 	int modified;
 	/* Journal of changes since the last save, replayed on top of a
 	 * fresher copy when a concurrent update wins the race. */
@@ -158,6 +178,8 @@ struct crumb_state {
 };
 int crumb_state_ready(crumb_state *st);   /* loads / checks invalidation */
 void crumb_state_reset(crumb_state *st);
+int crumb_state_own(crumb_state *st);     /* a map of its own to change */
+void crumb_state_set_map(crumb_state *st, cJSON *map, crumb_shared *sh);
 /* Apply the journal to map (used after a reload); CRUMB_OK or NOMEM. */
 int crumb_state_replay(cJSON *map, const cJSON *journal);
 

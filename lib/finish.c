@@ -83,7 +83,8 @@ refresh(crumb_session *s)
 		mark_lost(s);
 		return CRUMB_OK;
 	}
-	rc = crumb_state_replay(s->server.map, journal);
+	if ((rc = crumb_state_own(&s->server)) == CRUMB_OK)
+		rc = crumb_state_replay(s->server.map, journal);
 	s->server.journal = journal;
 	return rc;
 }
@@ -443,7 +444,8 @@ finish_live(crumb_session *s, crumb_buf *b)
 	    s->expiry_changed || !s->incoming;
 	emit = s->cookie_dirty || s->client.modified || extend;
 	/* A visitor with nothing stored anywhere gets no cookie. */
-	if (!s->incoming && !s->exists && s->client.map->child == NULL)
+	if (!s->incoming && !s->exists &&
+	    (s->client.map == NULL || s->client.map->child == NULL))
 		emit = 0;
 	if (!emit)
 		return CRUMB_OK;

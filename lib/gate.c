@@ -21,8 +21,6 @@
  * one's uncommitted frames as always.
  */
 #define _GNU_SOURCE     /* pthread_mutex_clocklock */
-#include "config.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -35,6 +33,12 @@
 #include <unistd.h>
 
 #include "crumb-private.h"
+
+/* glibc has waited on the monotonic clock since 2.30. */
+#if defined(__GLIBC__) && \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
+#define HAVE_CLOCKLOCK 1
+#endif
 
 /* "crG1", then the mutex's size: a process built for another layout of
  * pthread_mutex_t must not touch this one. */
@@ -169,7 +173,7 @@ crumb_gate_enter(crumb_gate *g, int wait_ms)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-#ifdef HAVE_PTHREAD_MUTEX_CLOCKLOCK
+#ifdef HAVE_CLOCKLOCK
 		rc = pthread_mutex_clocklock(&g->f->mu, CLOCK_MONOTONIC, &until);
 #else
 		{

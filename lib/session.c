@@ -110,11 +110,6 @@ crumb_session_begin(crumb_config *cfg, const char *cookie_header,
 	} else {
 		s->created = s->now;
 	}
-	if (s->client.map == NULL &&
-	    (s->client.map = cJSON_CreateObject()) == NULL) {
-		rc = CRUMB_E_NOMEM;
-		goto fail;
-	}
 	*out = s;
 	return CRUMB_OK;
 fail:
@@ -194,6 +189,7 @@ crumb_session_load_record(crumb_session *s)
 {
 	crumb_store *st = s->cfg->store;
 	crumb_record rec;
+	crumb_shared *shared = NULL;
 	cJSON *map = NULL;
 	char *user = NULL;
 	int rc;
@@ -206,16 +202,19 @@ crumb_session_load_record(crumb_session *s)
 		rc = st->ops->load(st->ctx, crumb_session_rec_hash(s), s->now,
 		    &rec);
 		if (rc == CRUMB_OK) {
-			map = cJSON_ParseWithLengthOpts(rec.state, rec.state_len,
-			    NULL, 0);
-			if (!cJSON_IsObject(map)) {
-				cJSON_Delete(map);
+			rc = crumb_scache_parse(s->cfg, crumb_session_rec_hash(s),
+			    rec.state, rec.state_len, &map, &shared);
+			if (rc == CRUMB_E_CORRUPT)
 				return crumb_session_fail(s, CRUMB_E_CORRUPT,
 				    "stored state is not a JSON object");
-			}
+			if (rc != CRUMB_OK)
+				return rc;
 			if (rec.user != NULL &&
 			    (user = crumb_strdup(rec.user)) == NULL) {
-				cJSON_Delete(map);
+				if (shared != NULL)
+					crumb_shared_release(shared);
+				else
+					cJSON_Delete(map);
 				return CRUMB_E_NOMEM;
 			}
 			s->exists = 1;
@@ -228,7 +227,7 @@ crumb_session_load_record(crumb_session *s)
 	if (map == NULL && (map = cJSON_CreateObject()) == NULL)
 		return CRUMB_E_NOMEM;
 	crumb_state_reset(&s->server);
-	s->server.map = map;
+	crumb_state_set_map(&s->server, map, shared);
 	if (!s->user_changed) {
 		free(s->user);
 		s->user = user;
@@ -284,9 +283,11 @@ crumb_session_delete(crumb_session *s)
 	cJSON_Delete(s->server.journal);
 	s->server.journal = NULL;
 	if (s->server.map->child != NULL) {
-		cJSON_Delete(s->server.map);
-		if ((s->server.map = cJSON_CreateObject()) == NULL)
+		cJSON *fresh = cJSON_CreateObject();
+
+		if (fresh == NULL)
 			return CRUMB_E_NOMEM;
+		crumb_state_set_map(&s->server, fresh, NULL);
 	}
 	s->deleted = 1;
 	return CRUMB_OK;

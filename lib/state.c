@@ -20,16 +20,44 @@ crumb_state_ready(crumb_state *st)
 		return rc;
 	if (st->server && !s->loaded)
 		return crumb_session_load_record(s);
+	/* The client map is made on first use: a request that never looks
+	 * at an empty client state never allocates one. */
+	if (st->map == NULL && (st->map = cJSON_CreateObject()) == NULL)
+		return CRUMB_E_NOMEM;
 	return CRUMB_OK;
+}
+
+/* Replace the map (dropping the old one, or the reference it was
+ * borrowed under); sh: the cached tree map is borrowed from, or NULL. */
+void
+crumb_state_set_map(crumb_state *st, cJSON *map, crumb_shared *sh)
+{
+	if (st->shared == NULL || st->map != st->shared->map)
+		cJSON_Delete(st->map);
+	crumb_shared_release(st->shared);
+	st->map = map;
+	st->shared = sh;
 }
 
 void
 crumb_state_reset(crumb_state *st)
 {
-	cJSON_Delete(st->map);
+	crumb_state_set_map(st, NULL, NULL);
 	cJSON_Delete(st->journal);
-	st->map = NULL;
 	st->journal = NULL;
+}
+
+int
+crumb_state_own(crumb_state *st)
+{
+	cJSON *copy;
+
+	if (st->shared == NULL || st->map != st->shared->map)
+		return CRUMB_OK;
+	if ((copy = cJSON_Duplicate(st->map, 1)) == NULL)
+		return CRUMB_E_NOMEM;
+	st->map = copy;         /* the reference stays until reset */
+	return CRUMB_OK;
 }
 
 static int
@@ -155,7 +183,8 @@ crumb_state_insert(crumb_state *st, const char *key, cJSON *value)
 	}
 	if (!st->server)
 		return client_insert(st, key, value);
-	if ((rc = journal(st, "s", key, value)) != CRUMB_OK) {
+	if ((rc = crumb_state_own(st)) != CRUMB_OK ||
+	    (rc = journal(st, "s", key, value)) != CRUMB_OK) {
 		cJSON_Delete(value);
 		return rc;
 	}
@@ -289,7 +318,8 @@ crumb_state_remove(crumb_state *st, const char *key, cJSON **value)
 		return rc;
 	if (cJSON_GetObjectItemCaseSensitive(st->map, key) == NULL)
 		return CRUMB_E_NOT_FOUND;
-	if ((rc = journal(st, "r", key, NULL)) != CRUMB_OK)
+	if ((rc = crumb_state_own(st)) != CRUMB_OK ||
+	    (rc = journal(st, "r", key, NULL)) != CRUMB_OK)
 		return rc;
 	v = cJSON_DetachItemFromObjectCaseSensitive(st->map, key);
 	st->modified = 1;
@@ -317,7 +347,8 @@ crumb_state_clear(crumb_state *st)
 		return rc;
 	if (st->map->child == NULL)
 		return CRUMB_OK;
-	if ((rc = journal(st, "c", NULL, NULL)) != CRUMB_OK)
+	if ((rc = crumb_state_own(st)) != CRUMB_OK ||
+	    (rc = journal(st, "c", NULL, NULL)) != CRUMB_OK)
 		return rc;
 	map_clear(st->map);
 	st->modified = 1;

@@ -19,7 +19,7 @@ SCHEMA=$OUT/sqlite-schema.h
       "$TOP/sql/sqlite-store.sql"
   echo ';'; } > "$SCHEMA"
 
-FLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FLAGS=(-g -O1 -pthread -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
        -I"$TOP/lib" -I"$OUT" $(pkg-config --cflags libcjson sqlite3 libgcrypt))
 LIBS=($(pkg-config --libs libcjson sqlite3 libgcrypt))
 LIBSRC=$(ls "$TOP"/lib/*.c | grep -v keygen.c)
