@@ -76,6 +76,10 @@ int gb_db_add(struct gb_db *db, const char *author, const char *message,
     int64_t now);
 /* Newest first; stops when fn returns non-zero (returned as is). */
 int gb_db_foreach(struct gb_db *db, gb_entry_fn fn, void *ud);
+/* Appends the entries' HTML (gb_html_entry each), rendered again only
+ * when an entry was added since, or a second has passed.  0, or -1 on
+ * a database failure (errmsg). */
+int gb_db_entries_html(struct gb_db *db, struct gb_buf *out);
 const char *gb_db_errmsg(const struct gb_db *db);
 
 /* gb-html.c: the pages. */

@@ -294,14 +294,6 @@ theme_of(crumb_session *s)
 }
 
 static int
-add_entry(const char *author, const char *message, int64_t created,
-    void *ud)
-{
-	gb_html_entry(ud, author, message, created);
-	return 0;
-}
-
-static int
 h_index(struct gb_ctx *c)
 {
 	struct gb_view v = { NULL, NULL, NULL, "light" };
@@ -322,7 +314,7 @@ h_index(struct gb_ctx *c)
 	c->resp->status = 200;
 	c->resp->ctype = "text/html; charset=utf-8";
 	gb_html_head(&c->resp->body, &v);
-	if (gb_db_foreach(c->app->db, add_entry, &c->resp->body) != 0) {
+	if (gb_db_entries_html(c->app->db, &c->resp->body) != 0) {
 		rc = GB_E_DB;
 		goto out;
 	}

@@ -160,6 +160,8 @@ void crumb_shared_release(crumb_shared *sh);
  * and *map the caller's own).  CRUMB_E_CORRUPT: not a JSON object. */
 int crumb_scache_parse(crumb_config *cfg, const uint8_t *hash,
     const char *text, size_t len, cJSON **map, crumb_shared **shared);
+/* Drop the entry of a record rewritten, renamed or deleted. */
+void crumb_scache_forget(crumb_config *cfg, const uint8_t *hash);
 void crumb_scache_free(crumb_scache *c);
 
 /* ---- state.c ---- */

@@ -151,6 +151,7 @@ write_update(crumb_session *s, int replay)
 		    extend ? s->now + crumb_session_ttl(s) : 0);
 		cJSON_free(text);
 		if (rc == CRUMB_OK) {
+			crumb_scache_forget(s->cfg, crumb_session_rec_hash(s));
 			written(s, s->version + 1, extend);
 			return CRUMB_OK;
 		}
@@ -214,6 +215,7 @@ change_id(crumb_session *s)
 	}
 	if (rc != CRUMB_OK)
 		return store_fail(s, rc);
+	crumb_scache_forget(s->cfg, crumb_session_rec_hash(s));
 	crumb_session_set_rec_id(s, s->id);
 	return CRUMB_OK;
 }
@@ -228,6 +230,7 @@ remove_record(crumb_session *s)
 	if ((rc = st->ops->remove(st->ctx, crumb_session_rec_hash(s))) !=
 	    CRUMB_OK)
 		return store_fail(s, rc);
+	crumb_scache_forget(s->cfg, crumb_session_rec_hash(s));
 	s->has_rec_id = 0;
 	return CRUMB_OK;
 }

@@ -18,7 +18,9 @@
  * random, so are their hashes), texts of at most MAX_TEXT bytes, and at
  * most BUDGET bytes of text in all (the trees take a few times that).
  * The table is made on a config's second parse, so a plain CGI program,
- * which parses once, never pays for it.
+ * which parses once, never pays for it.  A record this config rewrites,
+ * renames or deletes is forgotten at once, so that the sessions a worker
+ * is done with do not sit in the table until a collision evicts them.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +78,19 @@ crumb_scache_free(crumb_scache *c)
 			slot_clear(c, &c->slots[i]);
 	free(c->slots);
 	free(c);
+}
+
+void
+crumb_scache_forget(crumb_config *cfg, const uint8_t *hash)
+{
+	crumb_scache *c = cfg->scache;
+	struct slot *sl;
+
+	if (c == NULL || c->slots == NULL)
+		return;
+	sl = &c->slots[(hash[0] | (unsigned)hash[1] << 8) % SLOTS];
+	if (sl->sh != NULL && memcmp(sl->hash, hash, CRUMB_HASH_LEN) == 0)
+		slot_clear(c, sl);
 }
 
 /* Remember map as the tree of (hash, text); returns the caller's
