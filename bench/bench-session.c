@@ -480,44 +480,64 @@ typedef struct result {
 	double lib_ns, floor_ns;
 } result;
 
+/* MICRO round trips from the i-th on (cookie pool or fresh sessions);
+ * ns for all of them. */
 static double
-time_lib(lib *l, enum op op, char **fresh, size_t iters, size_t rep)
+time_lib(lib *l, enum op op, char **fresh, size_t i0, size_t n)
 {
 	double t0 = now_ns();
 	size_t i;
 
-	for (i = 0; i < iters; i++)
+	for (i = i0; i < i0 + n; i++)
 		lib_round_trip(l, op, fresh ? fresh[i] : l->cookies[i % l->n],
-		    (double)(rep * iters + i));
-	return (now_ns() - t0) / (double)iters;
+		    (double)i);
+	return now_ns() - t0;
 }
 
 static double
-time_floor(floor_ *f, enum op op, char **fresh, lib *l, size_t iters,
-    const char *json, size_t jl)
+time_floor(floor_ *f, enum op op, char **fresh, lib *l, size_t i0, size_t n,
+    size_t iters, const char *json, size_t jl)
 {
 	double t0 = now_ns();
 	size_t i;
 
-	for (i = 0; i < iters; i++)
+	for (i = i0; i < i0 + n; i++)
 		floor_round_trip(f, op, fresh ? fresh[iters + i] :
 		    l->cookies[i % l->n], (double)i, json, jl);
-	return (now_ns() - t0) / (double)iters;
+	return now_ns() - t0;
 }
 
-/* Best of BATCHES batches of iters / BATCHES round trips each, library
- * and floor alternating.  Short batches, many of them: on a shared VM a
- * burst from elsewhere spoils one batch of each side, not the figure. */
-#define BATCHES 15
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Paired micro-batches: MICRO round trips of the library, then MICRO of
+ * the floor (which goes first alternates), over and over until iters
+ * of each.  The slow phases of a shared VM, which last from
+ * milliseconds to seconds, so fall on both sides alike; each side's
+ * figure is its median micro-batch, which a stray spike (a preemption,
+ * the commit that checkpoints) does not move. */
+#define MICRO 20
 
 static result
 measure(lib *l, floor_ *f, enum op op, size_t iters, size_t sbytes)
 {
 	char *state = pad(sbytes > 12 ? sbytes - 12 : 1, 's'), *json;
 	char **fresh = NULL;
-	size_t i, rep, jl;
-	result r = { 1e18, 1e18 };
-	double t0, t1;
+	size_t i, k, n, jl;
+	double *tl, *tf;
+	result r;
 
 	if ((json = malloc(sbytes + 40)) == NULL)
 		die("malloc", -1);
@@ -529,35 +549,40 @@ measure(lib *l, floor_ *f, enum op op, size_t iters, size_t sbytes)
 		snprintf(json, sbytes + 40, "{\"k\":%d,\"pad\":\"%s\"}",
 		    12345, state);
 	jl = strlen(json);
-	if ((iters /= BATCHES) == 0)
-		iters = 1;
-	for (rep = 0; rep < BATCHES; rep++) {
-		if (op == OP_INVALIDATE) {
-			/* Each invalidation needs a session of its own. */
-			fresh = calloc(2 * iters, sizeof(char *));
-			for (i = 0; i < 2 * iters; i++)
-				fresh[i] = lib_new_session(l, sbytes, 0);
-		}
-		/* Alternate who goes first: a WAL checkpoint falls on
-		 * whichever side commits when the log is full. */
-		if (rep % 2 == 0) {
-			t0 = time_lib(l, op, fresh, iters, rep);
-			t1 = time_floor(f, op, fresh, l, iters, json, jl);
+	if ((n = iters / MICRO) == 0)
+		n = 1;
+	iters = n * MICRO;
+	tl = calloc(n, sizeof(double));
+	tf = calloc(n, sizeof(double));
+	if (tl == NULL || tf == NULL)
+		die("calloc", -1);
+	if (op == OP_INVALIDATE) {
+		/* Each invalidation needs a session of its own. */
+		if ((fresh = calloc(2 * iters, sizeof(char *))) == NULL)
+			die("calloc", -1);
+		for (i = 0; i < 2 * iters; i++)
+			fresh[i] = lib_new_session(l, sbytes, 0);
+	}
+	for (k = 0; k < n; k++) {
+		if (k % 2 == 0) {
+			tl[k] = time_lib(l, op, fresh, k * MICRO, MICRO);
+			tf[k] = time_floor(f, op, fresh, l, k * MICRO, MICRO,
+			    iters, json, jl);
 		} else {
-			t1 = time_floor(f, op, fresh, l, iters, json, jl);
-			t0 = time_lib(l, op, fresh, iters, rep);
-		}
-		if (t0 < r.lib_ns)
-			r.lib_ns = t0;
-		if (t1 < r.floor_ns)
-			r.floor_ns = t1;
-		if (fresh != NULL) {
-			for (i = 0; i < 2 * iters; i++)
-				free(fresh[i]);
-			free(fresh);
-			fresh = NULL;
+			tf[k] = time_floor(f, op, fresh, l, k * MICRO, MICRO,
+			    iters, json, jl);
+			tl[k] = time_lib(l, op, fresh, k * MICRO, MICRO);
 		}
 	}
+	r.lib_ns = median(tl, n) / MICRO;
+	r.floor_ns = median(tf, n) / MICRO;
+	if (fresh != NULL) {
+		for (i = 0; i < 2 * iters; i++)
+			free(fresh[i]);
+		free(fresh);
+	}
+	free(tl);
+	free(tf);
 	free(state);
 	free(json);
 	return r;
@@ -822,7 +847,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	printf("1. Round trips against the floor (warm SQLite store, "
-	    "1000 sessions; ns per operation, best of 15 batches)\n");
+	    "1000 sessions; ns per operation, median of paired batches)\n");
 	printf("  %-46s %10s %10s %8s\n", "operation", "crumb", "floor", "ratio");
 	{
 		scenario sc = { "base", 1000, 100, 0 };

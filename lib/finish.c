@@ -477,7 +477,6 @@ crumb_session_finish(crumb_session *s, crumb_write_fn write, void *ud)
 	if (s->finished)
 		return CRUMB_E_STATE;
 	s->finished = 1;
-	crumb_buf_add(&b, "", 0);
 	rc = s->invalidated ? finish_invalidated(s, &b) : finish_live(s, &b);
 	if (rc != CRUMB_OK) {
 		crumb_buf_release(&b);

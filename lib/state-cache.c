@@ -14,9 +14,11 @@
  * session copies it on its first change (crumb_state_own) and keeps its
  * reference until it is freed, so values it handed out stay valid.
  *
- * Bounds: SLOTS direct-mapped slots (by the hash's first bytes; IDs are
- * random, so are their hashes), texts of at most MAX_TEXT bytes, and at
- * most BUDGET bytes of text in all (the trees take a few times that).
+ * Bounds: SLOTS slots, two ways to a set chosen by the hash's first
+ * bytes (IDs are random, so are their hashes; with one way, a fifth of
+ * a thousand live sessions shared a slot with another and missed every
+ * time), texts of at most MAX_TEXT bytes, and at most BUDGET bytes of
+ * text in all (the trees take a few times that).
  * The table is made on a config's second parse, so a plain CGI program,
  * which parses once, never pays for it.  A record this config rewrites,
  * renames or deletes is forgotten at once, so that the sessions a worker
@@ -36,13 +38,35 @@ struct slot {
 	char *text;
 	size_t len;
 	crumb_shared *sh;
+	unsigned long used;  /* tick of the last hit: the older way goes */
 };
 
 struct crumb_scache {
 	struct slot *slots;
 	size_t bytes;        /* text held */
 	unsigned parses;     /* before the table exists */
+	unsigned long tick;
 };
+
+/* The two ways of hash's set. */
+static struct slot *
+set_of(crumb_scache *c, const uint8_t *hash)
+{
+	return &c->slots[2 * ((hash[0] | (unsigned)hash[1] << 8) % (SLOTS / 2))];
+}
+
+static struct slot *
+find(crumb_scache *c, const uint8_t *hash)
+{
+	struct slot *w = set_of(c, hash);
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (w[i].sh != NULL &&
+		    memcmp(w[i].hash, hash, CRUMB_HASH_LEN) == 0)
+			return &w[i];
+	return NULL;
+}
 
 void
 crumb_shared_release(crumb_shared *sh)
@@ -88,8 +112,7 @@ crumb_scache_forget(crumb_config *cfg, const uint8_t *hash)
 
 	if (c == NULL || c->slots == NULL)
 		return;
-	sl = &c->slots[(hash[0] | (unsigned)hash[1] << 8) % SLOTS];
-	if (sl->sh != NULL && memcmp(sl->hash, hash, CRUMB_HASH_LEN) == 0)
+	if ((sl = find(c, hash)) != NULL)
 		slot_clear(c, sl);
 }
 
@@ -120,6 +143,7 @@ remember(crumb_scache *c, struct slot *sl, const uint8_t *hash,
 	sl->text = copy;
 	sl->len = len;
 	sl->sh = sh;
+	sl->used = ++c->tick;
 	c->bytes += len;
 	return sh;
 }
@@ -139,15 +163,21 @@ crumb_scache_parse(crumb_config *cfg, const uint8_t *hash, const char *text,
 	if (c->slots == NULL && c->parses++ > 0)
 		c->slots = calloc(SLOTS, sizeof(*c->slots)); /* NULL: uncached */
 	if (c->slots != NULL) {
-		sl = &c->slots[(hash[0] | (unsigned)hash[1] << 8) % SLOTS];
-		if (sl->sh != NULL && sl->len == len &&
-		    memcmp(sl->hash, hash, CRUMB_HASH_LEN) == 0 &&
+		struct slot *w = set_of(c, hash);
+
+		if ((sl = find(c, hash)) != NULL && sl->len == len &&
 		    memcmp(sl->text, text, len) == 0) {
+			sl->used = ++c->tick;
 			sl->sh->refs++;
 			*map = sl->sh->map;
 			*shared = sl->sh;
 			return CRUMB_OK;
 		}
+		/* The record's own slot when it has one (its text changed),
+		 * else an empty way, else the one used longer ago. */
+		if (sl == NULL)
+			sl = w[0].sh == NULL ? &w[0] : w[1].sh == NULL ? &w[1] :
+			    w[0].used <= w[1].used ? &w[0] : &w[1];
 	}
 	m = cJSON_ParseWithLengthOpts(text, len, NULL, 0);
 	if (!cJSON_IsObject(m)) {
