@@ -38,7 +38,8 @@ gb_buf_add(struct gb_buf *b, const char *s, size_t n)
 {
 	if (grow(b, n) != 0)
 		return;
-	memcpy(b->p + b->len, s, n);
+	if (n > 0)      /* s may be NULL then (an empty buffer's p) */
+		memcpy(b->p + b->len, s, n);
 	b->len += n;
 	b->p[b->len] = '\0';
 }
