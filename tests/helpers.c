@@ -61,6 +61,19 @@ tbegin(crumb_config *cfg, const char *cookie_header)
 	return s;
 }
 
+double
+tread_number(crumb_config *cfg, const char *cookie_header, const char *key)
+{
+	crumb_session *s = tbegin(cfg, cookie_header);
+	double d = -1;
+
+	if (crumb_state_get_number(crumb_session_server(s), key, &d) !=
+	    CRUMB_OK)
+		d = -1;
+	crumb_session_free(s);
+	return d;
+}
+
 int
 tend(crumb_session *s, const char *name, char **headers, char **pair)
 {

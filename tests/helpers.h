@@ -30,6 +30,12 @@ void tkey(unsigned char key[CRUMB_KEY_LEN], unsigned char keybyte);
 /* Begins a session or exits. */
 crumb_session *tbegin(crumb_config *cfg, const char *cookie_header);
 
+/* The number under key in the server state of the session whose Cookie
+ * header is cookie_header, read in a request of its own (not finished);
+ * -1 when it is missing or not a number. */
+double tread_number(crumb_config *cfg, const char *cookie_header,
+    const char *key);
+
 /* Finishes s, frees it, and returns finish's result.  *headers (may be
  * NULL) gets the header text (new, free with free()); *pair (may be NULL)
  * gets "name=value" of the Set-Cookie for cookie name, or NULL. */

@@ -119,19 +119,6 @@ abort_fn(crumb_session *s, void *ud)
 	return 7;
 }
 
-static double
-read_n(crumb_config *cfg, const char *pair, const char *key)
-{
-	crumb_session *s = tbegin(cfg, pair);
-	double d = -1;
-
-	if (crumb_state_get_number(crumb_session_server(s), key, &d) !=
-	    CRUMB_OK)
-		d = -1;
-	crumb_session_free(s);
-	return d;
-}
-
 /* B's fn lets a whole rival request increment first, on its first run. */
 static int
 incr_with_rival(crumb_session *s, void *ud)
@@ -182,14 +169,14 @@ concurrency(crumb_config *ca, crumb_config *cb, const char *label,
 		CHECK(in.calls == 1);
 		CHECK_OK(tend(s, "id", NULL, NULL));
 	}
-	CHECK(read_n(cb, pair, "n") == 5);
+	CHECK(tread_number(cb, pair, "n") == 5);
 
 	TEST("atomic: fn's non-zero return aborts and is returned");
 	s = tbegin(ca, pair);
 	CHECK_RC(crumb_session_atomic(s, abort_fn, NULL), 7);
 	CHECK_OK(tend(s, "id", NULL, NULL));
-	CHECK(read_n(cb, pair, "x") == -1);
-	CHECK(read_n(cb, pair, "n") == 5);
+	CHECK(tread_number(cb, pair, "x") == -1);
+	CHECK(tread_number(cb, pair, "n") == 5);
 	s = tbegin(ca, pair);
 	CHECK_RC(crumb_session_atomic(s, NULL, NULL), CRUMB_E_INVAL);
 	crumb_session_free(s);
@@ -203,9 +190,9 @@ concurrency(crumb_config *ca, crumb_config *cb, const char *label,
 	CHECK_OK(tend(a, "id", NULL, NULL));
 	CHECK_OK(crumb_state_insert_number(crumb_session_server(b), "y", 2));
 	CHECK_OK(tend(b, "id", NULL, NULL));
-	CHECK(read_n(ca, pair, "x") == 1);
-	CHECK(read_n(ca, pair, "y") == 2);
-	CHECK(read_n(ca, pair, "n") == 5);
+	CHECK(tread_number(ca, pair, "x") == 1);
+	CHECK(tread_number(ca, pair, "y") == 2);
+	CHECK(tread_number(ca, pair, "n") == 5);
 
 	TEST("two requests remove and add: both persist");
 	a = tbegin(ca, pair);
@@ -216,8 +203,8 @@ concurrency(crumb_config *ca, crumb_config *cb, const char *label,
 	CHECK_OK(tend(a, "id", NULL, NULL));
 	CHECK_OK(crumb_state_insert_number(crumb_session_server(b), "z", 3));
 	CHECK_OK(tend(b, "id", NULL, NULL));
-	CHECK(read_n(ca, pair, "x") == -1);
-	CHECK(read_n(ca, pair, "z") == 3);
+	CHECK(tread_number(ca, pair, "x") == -1);
+	CHECK(tread_number(ca, pair, "z") == 3);
 
 	TEST("interleaved atomic increments: no lost update");
 	a = tbegin(ca, pair);
@@ -230,7 +217,7 @@ concurrency(crumb_config *ca, crumb_config *cb, const char *label,
 	CHECK_OK(crumb_session_atomic(b, do_incr, &in));
 	CHECK_OK(tend(a, "id", NULL, NULL));
 	CHECK_OK(tend(b, "id", NULL, NULL));
-	CHECK(read_n(ca, pair, "n") == 7);
+	CHECK(tread_number(ca, pair, "n") == 7);
 
 	TEST(locking ? "rival inside fn: blocked by the record lock, fn runs once" :
 	    "rival increment inside fn: retried, no lost update");
@@ -244,7 +231,7 @@ concurrency(crumb_config *ca, crumb_config *cb, const char *label,
 	CHECK_OK(crumb_state_get_number(crumb_session_server(b), "n", &d));
 	CHECK(d == (locking ? 8 : 9));
 	CHECK_OK(tend(b, "id", NULL, NULL));
-	CHECK(read_n(ca, pair, "n") == (locking ? 8 : 9));
+	CHECK(tread_number(ca, pair, "n") == (locking ? 8 : 9));
 	if (locking) {
 		/* Bring n to 9 like the other run, for what follows. */
 		s = tbegin(ca, pair);
@@ -262,8 +249,8 @@ concurrency(crumb_config *ca, crumb_config *cb, const char *label,
 	CHECK_OK(crumb_state_insert_number(crumb_session_server(b), "b", d));
 	CHECK_OK(tend(a, "id", NULL, NULL));
 	CHECK_OK(tend(b, "id", NULL, NULL));
-	CHECK(read_n(ca, pair, "a") == 9);
-	CHECK(read_n(ca, pair, "b") == 9);
+	CHECK(tread_number(ca, pair, "a") == 9);
+	CHECK(tread_number(ca, pair, "b") == 9);
 
 	TEST("one request invalidates while another changes");
 	a = tbegin(ca, pair);
@@ -275,8 +262,8 @@ concurrency(crumb_config *ca, crumb_config *cb, const char *label,
 	CHECK_OK(crumb_state_insert_number(crumb_session_server(b), "w", 1));
 	(void)tend(b, "id", NULL, NULL);
 	/* The invalidated session must not come back to life. */
-	CHECK(read_n(ca, pair, "n") == -1);
-	CHECK(read_n(ca, pair, "w") == -1);
+	CHECK(tread_number(ca, pair, "n") == -1);
+	CHECK(tread_number(ca, pair, "w") == -1);
 	free(pair);
 }
 

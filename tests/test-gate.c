@@ -65,19 +65,6 @@ incr_and_hang(crumb_session *s, void *ud)
 	return CRUMB_OK;
 }
 
-static double
-count(crumb_config *cfg, const char *pair)
-{
-	crumb_session *s = tbegin(cfg, pair);
-	double d = -1;
-
-	if (crumb_state_get_number(crumb_session_server(s), "n", &d) !=
-	    CRUMB_OK)
-		d = -1;
-	crumb_session_free(s);
-	return d;
-}
-
 /* The children are this program run again (exec, not just fork), so
  * that they share nothing with the parent's SQLite connection and under
  * valgrind leave no reports of the parent's memory.
@@ -187,7 +174,7 @@ test_wait_and_death(crumb_config *cfg, const char *pair)
 	CHECK(ms_since(&t0) < 100);
 	CHECK_OK(tend(s, "id", NULL, NULL));
 	/* The dead one's increment was never committed: 1, not 2. */
-	CHECK(count(cfg, pair) == 1);
+	CHECK(tread_number(cfg, pair, "n") == 1);
 
 	TEST("and the gate works as before after that (not SQLite's lock)");
 	pid = holder(pair);
@@ -197,7 +184,7 @@ test_wait_and_death(crumb_config *cfg, const char *pair)
 	crumb_session_free(s);
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
-	CHECK(count(cfg, pair) == 1);
+	CHECK(tread_number(cfg, pair, "n") == 1);
 }
 
 static void
@@ -206,7 +193,7 @@ test_processes(crumb_config *cfg, const char *pair)
 	enum { PROCS = 4, EACH = 150 };
 	pid_t pids[PROCS];
 	int i, st, ok = 0;
-	double before = count(cfg, pair);
+	double before = tread_number(cfg, pair, "n");
 
 	TEST("four processes, 150 atomic increments each: all counted");
 	char each[16];
@@ -219,7 +206,7 @@ test_processes(crumb_config *cfg, const char *pair)
 		    WEXITSTATUS(st) == 0)
 			ok++;
 	CHECK(ok == PROCS);
-	CHECK(count(cfg, pair) == before + PROCS * EACH);
+	CHECK(tread_number(cfg, pair, "n") == before + PROCS * EACH);
 }
 
 int

@@ -12,19 +12,6 @@
 
 static struct tclock clk = { T_START };
 
-static double
-num(crumb_config *cfg, const char *pair, const char *key)
-{
-	crumb_session *s = tbegin(cfg, pair);
-	double d = -1;
-
-	if (crumb_state_get_number(crumb_session_server(s), key, &d) !=
-	    CRUMB_OK)
-		d = -1;
-	crumb_session_free(s);
-	return d;
-}
-
 static void
 set_num(crumb_config *cfg, const char *pair, const char *key, double v)
 {
@@ -57,14 +44,14 @@ main(void)
 
 	TEST("repeated reads see the stored value");
 	for (i = 0; i < 5; i++)
-		CHECK(num(a, pair, "n") == 1);
+		CHECK(tread_number(a, pair, "n") == 1);
 
 	TEST("a write by another worker is seen at once (never stale)");
 	set_num(b, pair, "n", 2);
-	CHECK(num(a, pair, "n") == 2);
+	CHECK(tread_number(a, pair, "n") == 2);
 	set_num(b, pair, "n", 3);
-	CHECK(num(a, pair, "n") == 3);
-	CHECK(num(b, pair, "n") == 3);
+	CHECK(tread_number(a, pair, "n") == 3);
+	CHECK(tread_number(b, pair, "n") == 3);
 
 	TEST("a change that is not written leaves the cached tree alone");
 	s = tbegin(a, pair);
@@ -73,7 +60,7 @@ main(void)
 	CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "n", 99));
 	CHECK_OK(crumb_state_remove_raw(crumb_session_server(s), "name"));
 	crumb_session_free(s);          /* dropped, never finished */
-	CHECK(num(a, pair, "n") == 3);
+	CHECK(tread_number(a, pair, "n") == 3);
 	s = tbegin(a, pair);
 	CHECK_OK(crumb_state_get_string(crumb_session_server(s), "name", &str));
 	CHECK_STR(str, "ada");
@@ -97,27 +84,27 @@ main(void)
 		CHECK_OK(crumb_state_insert_number(crumb_session_server(o),
 		    "i", i));
 		CHECK_OK(tend(o, "id", NULL, &p));
-		CHECK(num(a, p, "i") == i);
+		CHECK(tread_number(a, p, "i") == i);
 		free(p);
 	}
 	/* This read replaces the cache's tree: s's reference keeps it. */
-	CHECK(num(a, pair, "n") == -1);
+	CHECK(tread_number(a, pair, "n") == -1);
 	CHECK_STR(str, "ada");
 	CHECK_OK(crumb_state_get_number(crumb_session_server(s), "n", &d));
 	CHECK(d == 4);
 	crumb_session_free(s);
-	CHECK(num(a, pair, "n") == -1);         /* t's clear won */
-	CHECK(num(b, pair, "n") == -1);
+	CHECK(tread_number(a, pair, "n") == -1);         /* t's clear won */
+	CHECK(tread_number(b, pair, "n") == -1);
 
 	TEST("two records with the same text are two entries");
 	set_num(a, pair, "n", 7);
 	s = tbegin(a, NULL);
 	CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "n", 7));
 	CHECK_OK(tend(s, "id", NULL, &pair2));
-	CHECK(num(a, pair, "n") == 7 && num(a, pair2, "n") == 7);
+	CHECK(tread_number(a, pair, "n") == 7 && tread_number(a, pair2, "n") == 7);
 	set_num(a, pair2, "n", 8);
-	CHECK(num(a, pair, "n") == 7);
-	CHECK(num(a, pair2, "n") == 8);
+	CHECK(tread_number(a, pair, "n") == 7);
+	CHECK(tread_number(a, pair2, "n") == 8);
 
 	TEST("delete after a cached read");
 	s = tbegin(a, pair);
@@ -125,8 +112,8 @@ main(void)
 	    CRUMB_OK && d == 7);
 	CHECK_OK(crumb_session_delete(s));
 	CHECK_OK(tend(s, "id", NULL, NULL));
-	CHECK(num(a, pair, "n") == -1);
-	CHECK(num(a, pair2, "n") == 8);
+	CHECK(tread_number(a, pair, "n") == -1);
+	CHECK(tread_number(a, pair2, "n") == 8);
 
 	free(pair);
 	free(pair2);
