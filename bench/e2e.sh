@@ -649,6 +649,9 @@ main() {
 	    "anonymous-/ against a constant" \
 	    "page of the same size ($HELLO_PAGE_BYTES B) $r_anon, against" \
 	    "/hello $r_anon_small"
+	# What the errors were, when there were any: wrk's own lines.
+	grep -H -E "Socket errors|Non-2xx" "$W"/wrk-*.txt 2>/dev/null |
+	    sed -e "s|^$W/wrk-||" -e 's|\.txt:| |' -e 's|^|errors: |'
 	echo "anonymous GET / store I/O: none=$store_ok" \
 	    "(unchanged over every anonymous run: $sig_ok; first run $sig_first;" \
 	    "strace of the workers, 200 GET /: ${st_anon% *} of" \
