@@ -532,25 +532,33 @@ median(double *v, size_t n)
  * the commit that checkpoints) does not move. */
 #define MICRO 20
 
-static result
-measure(lib *l, floor_ *f, enum op op, size_t iters, size_t sbytes)
+/* The state the floor writes for op, as the library does: a new visitor
+ * stores one key, an existing session keeps its padding.  New. */
+static char *
+state_json(enum op op, size_t sbytes)
 {
 	char *state = pad(sbytes > 12 ? sbytes - 12 : 1, 's'), *json;
-	char **fresh = NULL;
-	size_t i, k, n, jl;
-	double *tl, *tf;
-	result r;
 
 	if ((json = malloc(sbytes + 40)) == NULL)
 		die("malloc", -1);
-	/* The state the library writes: a new visitor stores one key, an
-	 * existing session keeps its padding. */
 	if (op == OP_NEW)
 		snprintf(json, sbytes + 40, "{\"k\":%d}", 12345);
 	else
 		snprintf(json, sbytes + 40, "{\"k\":%d,\"pad\":\"%s\"}",
 		    12345, state);
-	jl = strlen(json);
+	free(state);
+	return json;
+}
+
+static result
+measure(lib *l, floor_ *f, enum op op, size_t iters, size_t sbytes)
+{
+	char *json = state_json(op, sbytes);
+	char **fresh = NULL;
+	size_t i, k, n, jl = strlen(json);
+	double *tl, *tf;
+	result r;
+
 	if ((n = iters / MICRO) == 0)
 		n = 1;
 	iters = n * MICRO;
@@ -585,7 +593,6 @@ measure(lib *l, floor_ *f, enum op op, size_t iters, size_t sbytes)
 	}
 	free(tl);
 	free(tf);
-	free(state);
 	free(json);
 	return r;
 }
@@ -665,20 +672,27 @@ run_scenario(const scenario *sc, enum op first, enum op last, result *out)
 
 /* How a round trip's cost grows from a store of small->sessions to one
  * of big->sessions: both stores open at once and measured in paired
- * batches (GROWTH_MICRO round trips on one, then on the other), as
- * measure() pairs the library with the floor, so that a slow phase of
- * the machine does not fall on one of the two only.  The batches are
- * long (5 to 30 ms) so that each store works from a warm processor
- * cache, as a worker's one store does: with 100 a batch, the big store
- * paid for the small one's lines and grew by 1.42x instead of 1.15x.  out[op] gets the
- * big store's median batch over the small one's, for (a) and (b). */
-#define GROWTH_MICRO 1000
+ * batches (a batch of round trips on one, then on the other; the
+ * floor's two likewise, in the same rounds), as measure() pairs the
+ * library with the floor, so that a slow phase of the machine does not
+ * fall on one store only.  Reads in long batches (5 to 10 ms), so that
+ * each store works from a warm processor cache, as a worker's one store
+ * does; writes in batches of 100 (2 to 4 ms), so that the commits that
+ * checkpoint fall in few of them and the median leaves them out, as
+ * measure()'s does (with 1000, every other batch held one).
+ * lib[op] and flo[op] get the big store's median batch over the small
+ * one's, for (a) and (b). */
+#define GROWTH_READS 1000
+#define GROWTH_WRITES 100
 
 static void
-growth(const scenario *small, const scenario *big, double *out)
+growth(const scenario *small, const scenario *big, double *lib_g,
+    double *flo_g)
 {
 	char pa[600], pb[600];
+	unsigned char keyid[4];
 	lib a, b;
+	floor_ fa, fb;
 	enum op op;
 
 	db_path(pa, sizeof(pa), "bench-small.db");
@@ -690,33 +704,39 @@ growth(const scenario *small, const scenario *big, double *out)
 	fill(pb, big->sessions - POOL, big->sbytes, wall() + 86400);
 	lib_pool(&a, POOL, small->sbytes, small->cbytes);
 	lib_pool(&b, POOL, big->sbytes, big->cbytes);
+	keyid_of(&a, keyid);
+	floor_open(&fa, pa, keyid);
+	floor_open(&fb, pb, keyid);
 	for (op = OP_READ; op <= OP_WRITE; op++) {
 		size_t n = (op == OP_READ ? 40000 : 20000) / (quick ? 10 : 1);
-		size_t batches = n / GROWTH_MICRO, warm = batches / 10 + 1, k;
-		double *ta = calloc(batches, sizeof(double));
-		double *tb = calloc(batches, sizeof(double));
+		size_t m = op == OP_READ ? GROWTH_READS : GROWTH_WRITES;
+		size_t batches = n / m, warm = batches / 10 + 1, k;
+		char *json = state_json(op, small->sbytes);
+		size_t jl = strlen(json);
+		double *t[4];
 
-		if (ta == NULL || tb == NULL)
-			die("calloc", -1);
-		for (k = 0; k < warm; k++) {
-			time_lib(&a, op, NULL, k * GROWTH_MICRO, GROWTH_MICRO);
-			time_lib(&b, op, NULL, k * GROWTH_MICRO, GROWTH_MICRO);
-		}
-		for (k = 0; k < batches; k++) {
-			size_t i0 = (warm + k) * GROWTH_MICRO;
+		for (k = 0; k < 4; k++)
+			if ((t[k] = calloc(batches + warm, sizeof(double))) == NULL)
+				die("calloc", -1);
+		for (k = 0; k < warm + batches; k++) {
+			size_t i0 = k * m, w = k < warm ? 0 : k - warm;
+			int odd = k % 2;
 
-			if (k % 2 == 0) {
-				ta[k] = time_lib(&a, op, NULL, i0, GROWTH_MICRO);
-				tb[k] = time_lib(&b, op, NULL, i0, GROWTH_MICRO);
-			} else {
-				tb[k] = time_lib(&b, op, NULL, i0, GROWTH_MICRO);
-				ta[k] = time_lib(&a, op, NULL, i0, GROWTH_MICRO);
-			}
+			t[odd][w] = time_lib(odd ? &b : &a, op, NULL, i0, m);
+			t[!odd][w] = time_lib(odd ? &a : &b, op, NULL, i0, m);
+			t[2 + odd][w] = time_floor(odd ? &fb : &fa, op, NULL,
+			    odd ? &b : &a, i0, m, 0, json, jl);
+			t[2 + !odd][w] = time_floor(odd ? &fa : &fb, op, NULL,
+			    odd ? &a : &b, i0, m, 0, json, jl);
 		}
-		out[op] = median(tb, batches) / median(ta, batches);
-		free(ta);
-		free(tb);
+		lib_g[op] = median(t[1], batches) / median(t[0], batches);
+		flo_g[op] = median(t[3], batches) / median(t[2], batches);
+		for (k = 0; k < 4; k++)
+			free(t[k]);
+		free(json);
 	}
+	floor_close(&fa);
+	floor_close(&fb);
 	lib_close(&a);
 	lib_close(&b);
 	remove_db(pa);
@@ -869,7 +889,7 @@ main(int argc, char **argv)
 		{ "server state 100 KiB", 1000, 102400, 0 },
 	};
 	result base[4], r[4], scale[3][4];
-	double grow[2];
+	double grow[2], grow_floor[2];
 	size_t i, ncounts = 3;
 	double purge_ms;
 	int purge_only = 0, growth_only = 0;
@@ -907,10 +927,11 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (growth_only) {
-		growth(&counts[0], &counts[quick ? 1 : 2], grow);
-		printf("growth from 1 thousand to %zu sessions: (a) read %.2fx, "
-		    "(b) read + write %.2fx\n", counts[quick ? 1 : 2].sessions,
-		    grow[OP_READ], grow[OP_WRITE]);
+		growth(&counts[0], &counts[quick ? 1 : 2], grow, grow_floor);
+		printf("growth from 1 thousand to %zu sessions: (a) read %.2fx "
+		    "(floor %.2fx), (b) read + write %.2fx (floor %.2fx)\n",
+		    counts[quick ? 1 : 2].sessions, grow[OP_READ],
+		    grow_floor[OP_READ], grow[OP_WRITE], grow_floor[OP_WRITE]);
 		return 0;
 	}
 	if (purge_only) {
@@ -949,10 +970,12 @@ main(int argc, char **argv)
 			big.sessions = 10000;
 			big.label = "10 thousand sessions";
 		}
-		growth(&counts[0], &big, grow);
+		growth(&counts[0], &big, grow, grow_floor);
 		printf("  growth from %s to %s, the two stores side by side:\n"
-		    "    (a) read %.2fx, (b) read + write %.2fx\n",
-		    counts[0].label, big.label, grow[OP_READ], grow[OP_WRITE]);
+		    "    (a) read %.2fx (floor %.2fx), (b) read + write %.2fx "
+		    "(floor %.2fx)\n", counts[0].label, big.label,
+		    grow[OP_READ], grow_floor[OP_READ], grow[OP_WRITE],
+		    grow_floor[OP_WRITE]);
 	}
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		run_scenario(&sizes[i], OP_READ, OP_WRITE, r);
