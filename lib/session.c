@@ -202,20 +202,16 @@ crumb_session_load_record(crumb_session *s)
 		rc = st->ops->load(st->ctx, crumb_session_rec_hash(s), s->now,
 		    &rec);
 		if (rc == CRUMB_OK) {
+			if (rec.user != NULL &&
+			    (user = crumb_strdup(rec.user)) == NULL)
+				return CRUMB_E_NOMEM;
 			rc = crumb_scache_parse(s->cfg, crumb_session_rec_hash(s),
 			    rec.state, rec.state_len, &map, &shared);
-			if (rc == CRUMB_E_CORRUPT)
-				return crumb_session_fail(s, CRUMB_E_CORRUPT,
+			if (rc != CRUMB_OK) {
+				free(user);
+				return rc != CRUMB_E_CORRUPT ? rc :
+				    crumb_session_fail(s, CRUMB_E_CORRUPT,
 				    "stored state is not a JSON object");
-			if (rc != CRUMB_OK)
-				return rc;
-			if (rec.user != NULL &&
-			    (user = crumb_strdup(rec.user)) == NULL) {
-				if (shared != NULL)
-					crumb_shared_release(shared);
-				else
-					cJSON_Delete(map);
-				return CRUMB_E_NOMEM;
 			}
 			s->exists = 1;
 			s->version = rec.version;

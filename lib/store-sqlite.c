@@ -306,16 +306,12 @@ s_update(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
 static int
 run_one(sstore *ss, sqlite3_stmt *q)
 {
-	int rc;
+	int rc = run_write(ss, q);
 
-	if (enter(ss) != CRUMB_OK)
-		return CRUMB_E_BUSY;
-	rc = run(ss, q);
 	if (rc == CRUMB_OK && sqlite3_changes(ss->db) == 0)
 		rc = CRUMB_E_NOT_FOUND;
-	return leave(ss, rc);
+	return rc;
 }
-
 
 static int
 s_touch(void *ctx, const uint8_t *hash, int64_t now, int64_t expires)
