@@ -170,8 +170,11 @@ test_wait_and_death(crumb_config *cfg, const char *pair)
 	CHECK(WIFSIGNALED(st));
 	s = tbegin(cfg, pair);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* OK, not CRUMB_E_BUSY: a dead holder never leaves, so only the
+	 * robust mutex's EOWNERDEAD lets it in before the 150 ms timeout.
+	 * No tighter bound on the time: a loaded machine is not a failure. */
 	CHECK_OK(crumb_session_atomic(s, incr, NULL));
-	CHECK(ms_since(&t0) < 100);
+	CHECK(ms_since(&t0) < 2000);
 	CHECK_OK(tend(s, "id", NULL, NULL));
 	/* The dead one's increment was never committed: 1, not 2. */
 	CHECK(tread_number(cfg, pair, "n") == 1);
