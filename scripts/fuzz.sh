@@ -38,7 +38,7 @@ FLAGS=(-g -O1 -pthread -fsanitize=fuzzer,address,undefined -fno-sanitize-recover
 LIBS=($(pkg-config --libs libcjson sqlite3 libgcrypt))
 LIBSRC=$(ls "$TOP"/lib/*.c | grep -v keygen.c)
 
-for target in cookie-header cookie-value form; do
+for target in cookie-header cookie-value form body; do
 	echo "== fuzz-$target: building"
 	# shellcheck disable=SC2086
 	clang "${FLAGS[@]}" -o "$OUT/fuzz-$target" \
