@@ -5,11 +5,14 @@
  *
  * Routes (mounted at /; see issue 3 and README):
  *   GET  /         entries, newest first; sign-in or post/sign-out forms
- *   POST /login    name (1-64 characters)       -> 303 /
+ *   POST /login    name (1-64 characters, visible, no Cf) -> 303 /
  *   POST /post     message (1-1000), csrf       -> 303 /, flash
  *   POST /logout   csrf                         -> 303 /, session gone
  *   POST /theme    theme=light|dark (client-side state) -> 303 /
  *   GET  /counter  {"count":N}, an atomic increment in server state
+ * A POST that the browser says comes from another origin is 403 before
+ * its body is read (gb_req_cross_origin); bodies are read with
+ * crumb_form_read; every response carries gb_html_csp.
  *
  * Settings, read once per process before the first request (under
  * FastCGI, getenv() afterwards sees the request, not the process):

@@ -351,12 +351,15 @@ bad_logins() {
 
 # Another site's page must not sign a visitor in, nor post: the
 # browser says where a form comes from (Origin, Sec-Fetch-Site).
+forged_login() { # HEADER DESCRIPTION
+	http "$W/jar-cross" -H "$1" -d 'name=mallory' "$BASE/login"
+	want_code 403 "POST /login with $2 is 403"
+}
+
 cross_site() {
 	local j=$W/jar-cross before after
 	before=$(session_rows)
-	http "$j" -H 'Origin: http://evil.example' -d 'name=mallory' \
-	    "$BASE/login"
-	want_code 403 "POST /login from Origin http://evil.example is 403"
+	forged_login 'Origin: http://evil.example' "Origin http://evil.example"
 	check "the cross-site 403 sets no cookie" \
 	    eval '! has_header "^set-cookie:"'
 	check "the cross-site 403 explains" has_body 'own pages'
@@ -365,20 +368,11 @@ cross_site() {
 		check "the cross-site sign-in stored no session" \
 		    eval '[ -n "$before" ] && [ "$before" = "$after" ]'
 	fi
-	http "$j" -H 'Sec-Fetch-Site: cross-site' -d 'name=mallory' \
-	    "$BASE/login"
-	want_code 403 "POST /login with Sec-Fetch-Site: cross-site is 403"
-	http "$j" -H 'Sec-Fetch-Site: same-site' -d 'name=mallory' \
-	    "$BASE/login"
-	want_code 403 "POST /login with Sec-Fetch-Site: same-site is 403"
-	http "$j" -H "Origin: http://127.0.0.1:$((PORT + 1))" -d 'name=mallory' \
-	    "$BASE/login"
-	want_code 403 "POST /login from another port is 403"
-	http "$j" -H "Origin: https://127.0.0.1:$PORT" -d 'name=mallory' \
-	    "$BASE/login"
-	want_code 403 "POST /login from https on the same port is 403"
-	http "$j" -H 'Origin: null' -d 'name=mallory' "$BASE/login"
-	want_code 403 "POST /login from Origin null is 403"
+	forged_login 'Sec-Fetch-Site: cross-site' "Sec-Fetch-Site: cross-site"
+	forged_login 'Sec-Fetch-Site: same-site' "Sec-Fetch-Site: same-site"
+	forged_login "Origin: http://127.0.0.1:$((PORT + 1))" "another port"
+	forged_login "Origin: https://127.0.0.1:$PORT" "https on the same port"
+	forged_login 'Origin: null' "Origin null"
 	http "$J" -H 'Origin: http://evil.example' \
 	    -d "message=forged&csrf=$TOKEN" "$BASE/post"
 	want_code 403 "POST /post from another origin is 403, even with the token"
