@@ -58,94 +58,113 @@ gb_req_init(struct gb_req *req)
 	return CRUMB_OK;
 }
 
-/* Only urlencoded bodies: what HTML forms send by default. */
-static int
-is_urlencoded(const char *ct)
+/* A crumb_read_fn over the request's stdin (fcgi_stdio's under
+ * FastCGI).  It notes the end of the input, so that gb_req_drain knows
+ * whether anything is left to discard. */
+static long
+read_stdin(void *buf, size_t len, void *ud)
 {
-	static const char want[] = "application/x-www-form-urlencoded";
-	size_t n = sizeof(want) - 1;
+	struct gb_req *req = ud;
+	size_t r = fread(buf, 1, len, stdin);
 
-	if (strncasecmp(ct, want, n) != 0)
-		return 0;
-	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
-}
-
-/* CONTENT_LENGTH as digits only: no sign, no spaces, no overflow.
- * Returns 0, or the status refusing it. */
-static int
-content_length(size_t *out)
-{
-	const char *cl = getenv("CONTENT_LENGTH");
-	size_t n = 0;
-
-	if (cl == NULL || *cl == '\0')
-		return 411;
-	for (; *cl != '\0'; cl++) {
-		if (*cl < '0' || *cl > '9')
-			return 400;
-		if (n > GB_BODY_MAX)
-			return 413;     /* already too big: stop counting */
-		n = n * 10 + (size_t)(*cl - '0');
+	if (r == 0) {
+		req->body_done = 1;
+		return ferror(stdin) ? -1 : 0;
 	}
-	if (n > GB_BODY_MAX)
-		return 413;
-	*out = n;
-	return 0;
-}
-
-/* fread loops: a FastCGI body arrives in several records. */
-static int
-read_body(char *buf, size_t n)
-{
-	size_t got = 0, r;
-
-	while (got < n) {
-		r = fread(buf + got, 1, n - got, stdin);
-		if (r == 0)
-			return -1;
-		got += r;
-	}
-	return 0;
+	req->body_read = 1;
+	return (long)r;
 }
 
 int
 gb_req_read_form(struct gb_req *req, const char **why)
 {
-	size_t n = 0;
-	char *body;
 	int st, rc;
 
-	if ((st = content_length(&n)) != 0) {
-		*why = st == 411 ? "A Content-Length is required." :
-		    st == 413 ? "The form is larger than 64 KiB." :
-		    "The Content-Length is not a number.";
-		return st;
+	rc = crumb_form_read(read_stdin, req, GB_BODY_MAX, &req->form, &st);
+	/* A body the library accepted, or began to read, it read to its
+	 * declared end, or to the end of the input. */
+	if (rc == CRUMB_OK || req->body_read)
+		req->body_done = 1;
+	if (rc == CRUMB_OK)
+		return 0;
+	switch (st) {
+	case 411:
+		*why = "A Content-Length is required.";
+		break;
+	case 413:
+		*why = "The form is larger than 64 KiB.";
+		break;
+	case 415:
+		*why = "Forms must be application/x-www-form-urlencoded "
+		    "(UTF-8).";
+		break;
+	case 400:
+		*why = "The form is malformed (bad Content-Length, short body, "
+		    "bad escape, NUL or invalid UTF-8).";
+		break;
+	default:
+		*why = st == 503 ? "Out of memory." :
+		    "The form could not be read.";
+		break;
 	}
-	if (!is_urlencoded(env("CONTENT_TYPE"))) {
-		*why = "Forms must be application/x-www-form-urlencoded.";
-		return 415;
+	return st;
+}
+
+/* This request's own origin as a browser writes it: scheme://host,
+ * then ":port" unless it is the scheme's default (HTTPS "on": https).
+ * The host and port come from Host (HTTP_HOST), else from SERVER_NAME
+ * and SERVER_PORT.  0, or -1 when it does not fit. */
+static int
+own_origin(char *buf, size_t size)
+{
+	const char *https = env("HTTPS"), *host = env("HTTP_HOST");
+	const char *port = env("SERVER_PORT"), *colon, *def;
+	int secure = strcasecmp(https, "on") == 0 || strcmp(https, "1") == 0;
+	size_t hlen;
+	int n;
+
+	/* Host is what the browser put in the URL it also derives Origin
+	 * from: without a port there, it used the default one, whatever
+	 * port a proxy in front forwarded to. */
+	if (*host != '\0')
+		port = "";
+	else
+		host = env("SERVER_NAME");
+	hlen = strlen(host);
+	/* A port in Host follows the last ':', outside an IPv6 [...]. */
+	colon = strrchr(host, ':');
+	if (colon != NULL && strchr(colon, ']') == NULL) {
+		hlen = (size_t)(colon - host);
+		port = colon + 1;
 	}
-	if ((body = malloc(n + 1)) == NULL) {
-		*why = "Out of memory.";
-		return 503;
-	}
-	if (read_body(body, n) != 0) {
-		free(body);
-		*why = "The body is shorter than its Content-Length.";
-		return 400;
-	}
-	req->body_done = 1;
-	rc = crumb_form_parse(body, n, &req->form);
-	free(body);
-	if (rc == CRUMB_E_NOMEM) {
-		*why = "Out of memory.";
-		return 503;
-	}
-	if (rc != CRUMB_OK) {
-		*why = "The form is malformed (bad escape, NUL or invalid UTF-8).";
-		return 400;
-	}
-	return 0;
+	def = secure ? "443" : "80";
+	if (*port == '\0' || strcmp(port, def) == 0)
+		n = snprintf(buf, size, "%s://%.*s", secure ? "https" : "http",
+		    (int)hlen, host);
+	else
+		n = snprintf(buf, size, "%s://%.*s:%s",
+		    secure ? "https" : "http", (int)hlen, host, port);
+	return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+int
+gb_req_cross_origin(void)
+{
+	const char *origin = getenv("HTTP_ORIGIN");
+	const char *site = getenv("HTTP_SEC_FETCH_SITE");
+	char own[GB_PATH_MAX];
+
+	/* same-site is refused too: a sibling subdomain is another
+	 * origin, and may be someone else's. */
+	if (site != NULL && strcmp(site, "same-origin") != 0 &&
+	    strcmp(site, "none") != 0)
+		return 1;
+	if (origin == NULL)
+		return 0;
+	/* "null" (sandboxed frames, some redirects) and "" are no origin
+	 * we can vouch for. */
+	return own_origin(own, sizeof(own)) != 0 ||
+	    strcasecmp(origin, own) != 0;
 }
 
 void

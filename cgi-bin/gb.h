@@ -47,14 +47,16 @@ struct gb_req {
 	const char *method;     /* REQUEST_METHOD, "" when missing */
 	char *path;             /* route: "/", "/login", ...; new */
 	crumb_form *form;       /* POST body, after gb_req_read_form */
+	int body_read;          /* some of the body was read */
 	int body_done;          /* the body was read to its end */
 };
 
 /* Fills req from the environment.  CRUMB_E_NOMEM or CRUMB_OK. */
 int gb_req_init(struct gb_req *req);
-/* Reads and parses an urlencoded body.  Returns 0, or the HTTP status
- * that refuses it (400, 411, 413, 415, 503) with *why set to a short
- * static explanation. */
+/* Reads and parses an urlencoded body (crumb_form_read, at most
+ * GB_BODY_MAX bytes).  Returns 0, or the HTTP status that refuses it
+ * (400, 411, 413, 415, 503) with *why set to a short static
+ * explanation. */
 int gb_req_read_form(struct gb_req *req, const char **why);
 /* Reads what is left of the body (at most GB_DRAIN_MAX), discarding
  * it; call before answering. */
@@ -62,6 +64,12 @@ void gb_req_drain(struct gb_req *req);
 void gb_req_free(struct gb_req *req);
 /* Value of a form field, or NULL. */
 const char *gb_req_field(const struct gb_req *req, const char *name);
+/* Non-zero when the browser says the request comes from another origin:
+ * an Origin that is not this request's own scheme://host[:port], or a
+ * Sec-Fetch-Site other than same-origin (or none: typed by the user).
+ * Without either header (curl, old browsers) it is 0: the CSRF token
+ * stays the defence there. */
+int gb_req_cross_origin(void);
 
 /* gb-db.c: the entries database (schema sql/guestbook.sql). */
 struct gb_db;
@@ -98,7 +106,24 @@ void gb_html_tail(struct gb_buf *b);
 void gb_html_error(struct gb_buf *b, int status, const char *reason,
     const char *why);
 
+/* The Content-Security-Policy of every response: nothing but the
+ * pages' own style sheet (by its hash), forms posting to this site, no
+ * framing. */
+extern const char gb_html_csp[];
+
+/* gb-text.c: what the guestbook accepts as text. */
 /* Characters (code points) of valid UTF-8 text. */
 size_t gb_utf8_chars(const char *s);
+/* Non-zero for 1..max characters of valid UTF-8, not only spaces,
+ * without control characters (but line breaks and tabs where
+ * multiline). */
+int gb_text_valid(const char *s, size_t max, int multiline);
+/* A display name (gb_text_valid already): GB_NAME_OK, GB_NAME_FORMAT
+ * when it holds a format character (general category Cf: zero-width,
+ * bidi controls...), GB_NAME_INVISIBLE when nothing in it is visible. */
+#define GB_NAME_OK 0
+#define GB_NAME_FORMAT 1
+#define GB_NAME_INVISIBLE 2
+int gb_name_check(const char *s);
 
 #endif /* GB_H */

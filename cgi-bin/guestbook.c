@@ -5,11 +5,14 @@
  *
  * Routes (mounted at /; see issue 3 and README):
  *   GET  /         entries, newest first; sign-in or post/sign-out forms
- *   POST /login    name (1-64 characters)       -> 303 /
+ *   POST /login    name (1-64 characters, visible, no Cf) -> 303 /
  *   POST /post     message (1-1000), csrf       -> 303 /, flash
  *   POST /logout   csrf                         -> 303 /, session gone
  *   POST /theme    theme=light|dark (client-side state) -> 303 /
  *   GET  /counter  {"count":N}, an atomic increment in server state
+ * A POST that the browser says comes from another origin is 403 before
+ * its body is read (gb_req_cross_origin); bodies are read with
+ * crumb_form_read; every response carries gb_html_csp.
  *
  * Settings, read once per process before the first request (under
  * FastCGI, getenv() afterwards sees the request, not the process):
@@ -193,7 +196,10 @@ emit(const struct gb_req *req, struct gb_resp *r, const struct gb_buf *cookies)
 	gb_buf_puts(&h, "\r\n");
 	/* Pages carry per-user content and tokens: never cache them. */
 	gb_buf_puts(&h, "Cache-Control: no-store\r\n"
-	    "X-Content-Type-Options: nosniff\r\n");
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Content-Security-Policy: ");
+	gb_buf_puts(&h, gb_html_csp);
+	gb_buf_puts(&h, "\r\n");
 	if (cookies->len > 0)
 		gb_buf_add(&h, cookies->p, cookies->len);
 	gb_buf_puts(&h, "\r\n");
@@ -209,33 +215,6 @@ emit(const struct gb_req *req, struct gb_resp *r, const struct gb_buf *cookies)
 
 /* ---------------------------------------------------------------- */
 /* Input checks.                                                     */
-
-/* 1..max characters of valid UTF-8, not only blanks, no control
- * characters (but line breaks and tabs where multiline). */
-static int
-valid_text(const char *s, size_t max, int multiline)
-{
-	size_t n;
-	int blank = 1;
-	const unsigned char *p;
-
-	if (s == NULL || !crumb_utf8_valid(s, strlen(s)))
-		return 0;
-	n = gb_utf8_chars(s);
-	if (n < 1 || n > max)
-		return 0;
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '\n' || *p == '\r' || *p == '\t') {
-			if (!multiline)
-				return 0;
-		} else if (*p < 0x20 || *p == 0x7f) {
-			return 0;
-		} else if (*p != ' ') {
-			blank = 0;
-		}
-	}
-	return !blank;
-}
 
 /* *ok = 1 when the form's csrf field matches the session's token.  A
  * missing or malformed token is the client's fault (403); only store
@@ -333,9 +312,18 @@ h_login(struct gb_ctx *c)
 	const char *name = gb_req_field(c->req, "name");
 	int rc;
 
-	if (!valid_text(name, GB_NAME_MAX, 0))
+	if (!gb_text_valid(name, GB_NAME_MAX, 0))
 		return refuse(c, 400, "Please give a name of 1 to 64 "
 		    "characters, without control characters.");
+	switch (gb_name_check(name)) {
+	case GB_NAME_FORMAT:
+		return refuse(c, 400, "Please give a name without invisible "
+		    "formatting characters (zero-width spaces, direction "
+		    "overrides and the like).");
+	case GB_NAME_INVISIBLE:
+		return refuse(c, 400, "Please give a name with at least one "
+		    "visible character.");
+	}
 	/* A new ID at every privilege change defeats session fixation;
 	 * a new CSRF token too, so that one seen before does not carry
 	 * over to the signed-in session. */
@@ -364,7 +352,7 @@ h_post(struct gb_ctx *c)
 	if (!ok)
 		return refuse(c, 403, "The form has expired or did not come "
 		    "from this site.  Reload the page and try again.");
-	if (!valid_text(msg, GB_MESSAGE_MAX, 1))
+	if (!gb_text_valid(msg, GB_MESSAGE_MAX, 1))
 		return refuse(c, 400, "Please write a message of 1 to 1000 "
 		    "characters.");
 	if (gb_db_add(c->app->db, user, msg, (int64_t)time(NULL)) != 0)
@@ -651,7 +639,12 @@ handle(struct gb_app *app)
 	else if (!method_ok(rt, req.method)) {
 		fail_page(&resp, 405, "That method is not allowed here.");
 		resp.allow = rt->allow;
-	} else if (!app_ready(app))
+	} else if (strcmp(req.method, "POST") == 0 && gb_req_cross_origin())
+		/* Before the body and the session: a forged sign-in or post
+		 * from another site's page never reaches either. */
+		fail_page(&resp, 403, "Forms are accepted only from this "
+		    "site's own pages.");
+	else if (!app_ready(app))
 		fail_page(&resp, 503, "The guestbook is not available right "
 		    "now (its storage could not be opened).");
 	else if (rt->form && (st = gb_req_read_form(&req, &why)) != 0)

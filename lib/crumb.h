@@ -408,6 +408,43 @@ size_t crumb_form_count(const crumb_form *form);
 int crumb_form_field(const crumb_form *form, size_t i, const char **name,
     const char **value);
 
+/* Reads up to len bytes of the request body into buf: returns the count,
+ * 0 at the end of the body, < 0 on an error.  With plain stdio or
+ * fcgi_stdio: fread(buf, 1, len, stdin), or -1 when it returns 0 and
+ * ferror(stdin). */
+typedef long (*crumb_read_fn)(void *buf, size_t len, void *ud);
+
+/* Read and parse an application/x-www-form-urlencoded request body.
+ * content_length is CGI's CONTENT_LENGTH (digits only) and
+ * content_type CGI's CONTENT_TYPE (parameters allowed; a charset, when
+ * given, must be UTF-8).  A length over limit bytes is refused before
+ * anything is read (limit 0 accepts only an empty body); otherwise
+ * exactly that many bytes are read through rd, in as many calls as rd
+ * needs, and parsed with crumb_form_parse.  *out is new (crumb_form_free)
+ * on success and NULL on failure.  *http_status is 0 on success, else
+ * the status to answer with, checked in this order:
+ *   411  CRUMB_E_NOT_FOUND   no or empty content_length
+ *   400  CRUMB_E_PARSE       content_length not 1*DIGIT, or past SIZE_MAX
+ *   413  CRUMB_E_TOO_LARGE   length over limit
+ *   415  CRUMB_E_TYPE        another content type, or another charset
+ *   503  CRUMB_E_NOMEM
+ *   400  CRUMB_E_IO          rd returned < 0
+ *   400  CRUMB_E_PARSE       body shorter than its length, or malformed
+ *                            (see crumb_form_parse)
+ *   500  CRUMB_E_INVAL       rd, out or http_status NULL, or rd returned
+ *                            more than it was asked for
+ * Nothing is read before the 503, so a CGI program that must consume its
+ * input (mod_cgid resets the connection of one that exits with input
+ * unread) discards it itself before answering; rd is never asked for
+ * more than the length, and a malformed form was read whole. */
+int crumb_form_read_body(const char *content_type, const char *content_length,
+    crumb_read_fn rd, void *ud, size_t limit, crumb_form **out,
+    int *http_status);
+/* Same with getenv("CONTENT_TYPE") and getenv("CONTENT_LENGTH"), which
+ * under FastCGI are the current request's once FCGI_Accept returned. */
+int crumb_form_read(crumb_read_fn rd, void *ud, size_t limit,
+    crumb_form **out, int *http_status);
+
 /* ------------------------------------------------------------------ */
 /* Small helpers every CGI program needs.                              */
 

@@ -8,8 +8,21 @@
 # PORT (default 8080) is the listen port; STATE_DIR (default state/ in
 # the repository) keeps the session database, the guestbook database
 # and the secret key across runs.  Cookies go without Secure here: the
-# demo is plain HTTP on loopback.
+# demo is plain HTTP on loopback.  Expired sessions are purged every
+# PURGE_INTERVAL seconds (default 300; scripts/stack.sh).
+# -h or --help prints the usage; any other argument exits with 2.
 set -eu
+
+usage() {
+	echo "usage: [PORT=8080] [STATE_DIR=DIR] [PURGE_INTERVAL=300] scripts/demo.sh"
+}
+case $# in
+0) ;;
+*)	case $1 in
+	-h|--help) usage; exit 0 ;;
+	*) echo "demo.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+	esac ;;
+esac
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 PORT=${PORT:-8080}

@@ -7,7 +7,21 @@
 # build/fuzz/corpus/<target>/ (the seeds stay untouched); a crash stops the
 # run with its input saved in build/fuzz/ — copy it into
 # tests/fuzz/seeds/<target>/ so it stays a regression test.
+# -h or --help prints the usage; anything but one number exits with 2.
 set -euo pipefail
+
+usage() {
+	echo "usage: scripts/fuzz.sh [SECONDS]   (per target, default 20)"
+}
+case ${1:-} in
+-h|--help) usage; exit 0 ;;
+*[!0-9]*) echo "fuzz.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+esac
+if [ $# -gt 1 ]; then
+	echo "fuzz.sh: unknown argument: $2" >&2
+	usage >&2
+	exit 2
+fi
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${1:-20}
 OUT=$TOP/build/fuzz
@@ -24,7 +38,7 @@ FLAGS=(-g -O1 -pthread -fsanitize=fuzzer,address,undefined -fno-sanitize-recover
 LIBS=($(pkg-config --libs libcjson sqlite3 libgcrypt))
 LIBSRC=$(ls "$TOP"/lib/*.c | grep -v keygen.c)
 
-for target in cookie-header cookie-value form; do
+for target in cookie-header cookie-value form body; do
 	echo "== fuzz-$target: building"
 	# shellcheck disable=SC2086
 	clang "${FLAGS[@]}" -o "$OUT/fuzz-$target" \

@@ -16,6 +16,11 @@
 # CRUMB_INSECURE_COOKIE=1 in the environment is passed to the program
 # (cookies without Secure, for plain HTTP on loopback), and so is
 # CRUMB_BUSY_MS (the session store's busy timeout, default 5000).
+# Expired sessions are deleted by `crumb-purge --quiet sessions.db`
+# (from the build directory's lib/) at start and then every
+# PURGE_INTERVAL seconds (default 300; 0: never), as the workers' user;
+# without crumb-purge the stack runs all the same and says so.
+# -h or --help prints the usage; an unknown argument exits with 2.
 # stop_all and wait_gone run from traps (SC2317); "a && b || die" is
 # meant (SC2015); the sh -c script is single-quoted on purpose (SC2016).
 # shellcheck disable=SC2317,SC2015,SC2016
@@ -32,22 +37,28 @@ BUILD_DIR=$TOP
 PROGRAM=
 INSECURE=${CRUMB_INSECURE_COOKIE:-0}
 BUSY_MS=${CRUMB_BUSY_MS:-5000}
+PURGE_INTERVAL=${PURGE_INTERVAL:-300}
 
 APACHE_PID=
 WORKER_PIDS=
+PURGE_PID=
+PURGE=
+PURGE_ENV=()
 RUN_DIR=
 
 say() { echo "stack: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 usage() {
-	sed -n '5,7p' "$0" | sed 's/^# \{0,1\}//' >&2
-	exit 2
+	echo "usage: scripts/stack.sh --port P --state-dir D [--mode fcgi|cgi]"
+	echo "           [--workers N] [--build-dir B] [--program PATH]"
+	echo "environment: CRUMB_INSECURE_COOKIE=1, CRUMB_BUSY_MS, PURGE_INTERVAL"
 }
 
 parse_args() {
 	while [ $# -gt 0 ]; do
-		[ $# -ge 2 ] || usage
+		case $1 in -h|--help) usage; exit 0 ;; esac
+		[ $# -ge 2 ] || { usage >&2; exit 2; }
 		case $1 in
 		--port) PORT=$2 ;;
 		--state-dir) STATE_DIR=$2 ;;
@@ -55,17 +66,20 @@ parse_args() {
 		--workers) WORKERS=$2 ;;
 		--build-dir) BUILD_DIR=$2 ;;
 		--program) PROGRAM=$2 ;;
-		*) usage ;;
+		*) say "unknown argument: $1"; usage >&2; exit 2 ;;
 		esac
 		shift 2
 	done
-	[ -n "$PORT" ] && [ -n "$STATE_DIR" ] || usage
+	[ -n "$PORT" ] && [ -n "$STATE_DIR" ] || { usage >&2; exit 2; }
 	case $PORT in ''|*[!0-9]*) die "bad port: $PORT" ;; esac
 	[ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] || die "bad port: $PORT"
 	case $WORKERS in ''|*[!0-9]*) die "bad worker count: $WORKERS" ;; esac
 	[ "$WORKERS" -ge 1 ] && [ "$WORKERS" -le 64 ] ||
 	    die "bad worker count: $WORKERS"
 	case $MODE in fcgi|cgi) ;; *) die "bad mode: $MODE" ;; esac
+	case $PURGE_INTERVAL in
+	''|*[!0-9]*) die "bad PURGE_INTERVAL: $PURGE_INTERVAL" ;;
+	esac
 	BUILD_DIR=$(cd "$BUILD_DIR" 2>/dev/null && pwd) ||
 	    die "no build directory"
 	: "${PROGRAM:=$BUILD_DIR/cgi-bin/guestbook}"
@@ -129,6 +143,7 @@ prepare_state() {
 		init_db "$STATE_DIR/guestbook.db" "$TOP/sql/guestbook.sql"
 	fi
 	install_program
+	install_purge
 	if [ "$(id -u)" -eq 0 ]; then
 		chown -R "$RUN_USER:$RUN_GROUP" "$STATE_DIR" ||
 		    die "cannot chown $STATE_DIR"
@@ -148,6 +163,59 @@ install_program() {
 	    chmod 0700 "$RUN_DIR/bin/$PROG_NAME" ||
 	    die "cannot copy $PROGRAM"
 	PROGRAM=$RUN_DIR/bin/$PROG_NAME
+}
+
+# crumb-purge runs from a copy in run/bin, like the program.  A libtool
+# wrapper script (a build with shared libraries) is not copied but the
+# binary it runs, with the library beside it in run/lib.
+install_purge() {
+	local src=$BUILD_DIR/lib/crumb-purge bin
+	if [ "$PURGE_INTERVAL" -eq 0 ]; then
+		say "PURGE_INTERVAL=0: expired sessions are not purged"
+		return 0
+	fi
+	if [ ! -x "$src" ]; then
+		say "no $src: expired sessions are not purged"
+		return 0
+	fi
+	bin=$src
+	if [ "$(head -c 2 "$src")" = '#!' ]; then
+		bin=$BUILD_DIR/lib/.libs/crumb-purge
+		mkdir -m 0700 "$RUN_DIR/lib" &&
+		    cp -P "$BUILD_DIR"/lib/.libs/libcrumb.so* "$RUN_DIR/lib/" ||
+		    die "cannot copy libcrumb.so"
+		PURGE_ENV=("LD_LIBRARY_PATH=$RUN_DIR/lib")
+	fi
+	cp "$bin" "$RUN_DIR/bin/crumb-purge" &&
+	    chmod 0700 "$RUN_DIR/bin/crumb-purge" || die "cannot copy $bin"
+	PURGE=$RUN_DIR/bin/crumb-purge
+}
+
+# As the workers' user: SQLite's -wal and -shm files stay theirs.
+purge_once() {
+	local as=()
+	[ "$(id -u)" -eq 0 ] && as=(runuser -u "$RUN_USER" --)
+	"${as[@]}" env "${PURGE_ENV[@]}" "$PURGE" --quiet \
+	    "$STATE_DIR/sessions.db" </dev/null ||
+	    say "crumb-purge failed (exit $?)"
+}
+
+# The loop is a child shell; its sleep is killed with it, so that
+# stopping the stack leaves no sleeper behind.
+start_purge() {
+	[ -n "$PURGE" ] || return 0
+	purge_once
+	(
+		trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+		while :; do
+			sleep "$PURGE_INTERVAL" &
+			sleeper=$!
+			wait "$sleeper"
+			purge_once
+		done
+	) &
+	PURGE_PID=$!
+	say "purging expired sessions every $PURGE_INTERVAL s (pid $PURGE_PID)"
 }
 
 init_db() {
@@ -253,7 +321,11 @@ stop_all() {
 	for pid in $WORKER_PIDS; do
 		wait_gone "$pid"
 	done
-	[ -n "$APACHE_PID$WORKER_PIDS" ] && say "stopped"
+	if [ -n "$PURGE_PID" ]; then
+		kill -TERM "$PURGE_PID" 2>/dev/null
+		wait "$PURGE_PID" 2>/dev/null
+	fi
+	[ -n "$APACHE_PID$WORKER_PIDS$PURGE_PID" ] && say "stopped"
 }
 
 main() {
@@ -265,6 +337,7 @@ main() {
 	trap 'exit 143' TERM
 	prepare_state
 	[ "$MODE" = fcgi ] && start_workers
+	start_purge
 	start_apache
 	wait_ready
 	echo "READY http://127.0.0.1:$PORT/"

@@ -15,7 +15,18 @@
 #   6. runs the browser test (headless Chromium driven by playwright-core).
 # Build trees and test output land in build/.  Set SKIP_BROWSER=1 or
 # SKIP_VALGRIND=1 to leave a stage out while developing.
+# -h or --help prints the usage; any other argument exits with 2.
 set -euo pipefail
+
+usage() {
+	echo "usage: [SKIP_BROWSER=1] [SKIP_VALGRIND=1] [FUZZ_SECONDS=15] scripts/test.sh"
+}
+if [ $# -gt 0 ]; then
+	case $1 in
+	-h|--help) usage; exit 0 ;;
+	*) echo "test.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+	esac
+fi
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP"
 JOBS=$(nproc 2>/dev/null || echo 2)

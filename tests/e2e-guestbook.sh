@@ -87,6 +87,7 @@ has_header() { grep -Eqi "$1" "$W/h"; }
 has_body() { grep -Fq -- "$1" "$W/b"; }
 body_is() { [ "$(cat "$W/b")" = "$1" ]; }
 set_cookie() { grep -i '^set-cookie: id=' "$W/h" | tr -d '\r'; }
+csp_has() { grep -i '^content-security-policy:' "$W/h" | grep -qF -- "$1"; }
 
 # The value of the session cookie "id" in a curl jar.
 cookie_of() {
@@ -162,7 +163,8 @@ start_stack() {
 		PORT=$(free_port) || return 1
 		BASE=http://127.0.0.1:$PORT
 		: > "$W/stack.out"
-		CRUMB_INSECURE_COOKIE=1 "$SRC/scripts/stack.sh" --port "$PORT" \
+		CRUMB_INSECURE_COOKIE=1 PURGE_INTERVAL=2 \
+		    "$SRC/scripts/stack.sh" --port "$PORT" \
 		    --state-dir "$STATE" --mode "$mode" --workers 2 \
 		    --build-dir "$BUILD" > "$W/stack.out" 2> "$W/stack-$mode.err" &
 		STACK_PID=$!
@@ -189,10 +191,22 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The SHA-256 (base64) of the page's inline style sheet, as a CSP
+# hash-source names it.
+style_hash() {
+	local hex
+	sed -n 's/.*<style>\(.*\)<\/style>.*/\1/p' "$W/b" | head -n 1 |
+	    tr -d '\n' > "$W/style"
+	hex=$(sha256sum < "$W/style" | cut -d' ' -f1)
+	# shellcheck disable=SC2059
+	printf "$(printf '%s' "$hex" | sed 's/../\\x&/g')" | base64
+}
+
 # ------------------------------------------------------------------
 # The checks, run once per mode
 
 anonymous_page() {
+	local hash
 	http "" "$BASE/"
 	want_code 200 "GET / anonymous is 200"
 	check "GET / is text/html" has_header '^content-type: text/html'
@@ -203,9 +217,39 @@ anonymous_page() {
 	check "anonymous page has the sign-in form" has_body 'id="login"'
 	check "anonymous page has no sign-out form" \
 	    eval '! has_body "id=\"logout\""'
+	check "GET / has X-Content-Type-Options: nosniff" \
+	    has_header '^x-content-type-options: nosniff'
+	check "GET / has a CSP with frame-ancestors 'none'" \
+	    csp_has "frame-ancestors 'none'"
+	check "the CSP has default-src 'none'" csp_has "default-src 'none'"
+	check "the CSP has form-action 'self'" csp_has "form-action 'self'"
+	check "the CSP has base-uri 'none'" csp_has "base-uri 'none'"
+	hash=$(style_hash)
+	check "the CSP allows the page's style sheet by its hash" \
+	    csp_has "style-src 'sha256-$hash'"
+	csp_has "sha256-$hash" ||
+	    echo "#   the style sheet's hash is now sha256-$hash (cgi-bin/gb-html.c)"
 	http "" -I "$BASE/"
 	want_code 200 "HEAD / is 200"
 	check "HEAD / is text/html" has_header '^content-type: text/html'
+	http "" "$BASE/nope"
+	check "an error page has the CSP too" csp_has "frame-ancestors 'none'"
+}
+
+# An anonymous visitor who only reads stores nothing, with or without
+# a cookie that carries only client-side state.
+anonymous_no_record() {
+	local before after j=$W/jar-anon-theme
+	command -v sqlite3 >/dev/null || return 0
+	before=$(session_rows)
+	http "" "$BASE/"
+	http "" "$BASE/"
+	http "$j" -d 'theme=dark' "$BASE/theme"
+	http "$j" "$BASE/"
+	http "" -H 'Cookie: id=AAAAAAAAAAAAAAAAAAAAAAAAAAAA' "$BASE/"
+	after=$(session_rows)
+	check "anonymous GET / creates no session record ($before -> $after)" \
+	    eval '[ -n "$before" ] && [ "$before" = "$after" ]'
 }
 
 counter() {
@@ -290,6 +334,59 @@ bad_logins() {
 	    has_body 'id="user">alice'
 	http "$W/jar-long" --data-urlencode "name=$(repeat é 64)" "$BASE/login"
 	want_code 303 "login takes 64 two-byte characters"
+	local fmt='invisible formatting characters'
+	bad_login "only U+200B" "$fmt" -d 'name=%E2%80%8B'
+	bad_login "U+202E inside" "$fmt" -d 'name=bob%E2%80%AEevil'
+	bad_login "U+FEFF" "$fmt" -d 'name=%EF%BB%BFbob'
+	bad_login "U+E0041 (a tag)" "$fmt" -d 'name=bob%F3%A0%81%81'
+	bad_login "only U+00A0 and U+3000" 'one visible character' \
+	    -d 'name=%C2%A0%E3%80%80'
+	bad_login "only U+3164" 'one visible character' -d 'name=%E3%85%A4'
+	http "$J" "$BASE/"
+	check "after the invisible names still signed in as alice" \
+	    has_body 'id="user">alice'
+	http "$W/jar-emoji" --data-urlencode 'name=Zoë 😀' "$BASE/login"
+	want_code 303 "login takes a name with an accent and an emoji"
+}
+
+# Another site's page must not sign a visitor in, nor post: the
+# browser says where a form comes from (Origin, Sec-Fetch-Site).
+forged_login() { # HEADER DESCRIPTION
+	http "$W/jar-cross" -H "$1" -d 'name=mallory' "$BASE/login"
+	want_code 403 "POST /login with $2 is 403"
+}
+
+cross_site() {
+	local j=$W/jar-cross before after
+	before=$(session_rows)
+	forged_login 'Origin: http://evil.example' "Origin http://evil.example"
+	check "the cross-site 403 sets no cookie" \
+	    eval '! has_header "^set-cookie:"'
+	check "the cross-site 403 explains" has_body 'own pages'
+	after=$(session_rows)
+	if command -v sqlite3 >/dev/null; then
+		check "the cross-site sign-in stored no session" \
+		    eval '[ -n "$before" ] && [ "$before" = "$after" ]'
+	fi
+	forged_login 'Sec-Fetch-Site: cross-site' "Sec-Fetch-Site: cross-site"
+	forged_login 'Sec-Fetch-Site: same-site' "Sec-Fetch-Site: same-site"
+	forged_login "Origin: http://127.0.0.1:$((PORT + 1))" "another port"
+	forged_login "Origin: https://127.0.0.1:$PORT" "https on the same port"
+	forged_login 'Origin: null' "Origin null"
+	http "$J" -H 'Origin: http://evil.example' \
+	    -d "message=forged&csrf=$TOKEN" "$BASE/post"
+	want_code 403 "POST /post from another origin is 403, even with the token"
+	http "$J" -H 'Sec-Fetch-Site: cross-site' -d 'theme=light' \
+	    "$BASE/theme"
+	want_code 403 "POST /theme cross-site is 403"
+	http "$j" -H "Origin: $BASE" -H 'Sec-Fetch-Site: same-origin' \
+	    -d 'name=carol' "$BASE/login"
+	want_code 303 "a same-origin POST /login (Origin, Sec-Fetch-Site) is 303"
+	http "$j" "$BASE/"
+	check "the same-origin sign-in worked" has_body 'id="user">carol'
+	http "$j" -H "Origin: http://localhost:$PORT" -H "Host: localhost:$PORT" \
+	    -d 'name=dave' "$BASE/login"
+	want_code 303 "Origin matching the Host header is 303"
 }
 
 post() {
@@ -404,6 +501,23 @@ errors() {
 	want_code 400 "a malformed form is 400"
 	http "" -H 'Content-Type: text/plain' -d 'name=x' "$BASE/login"
 	want_code 415 "a text/plain body is 415"
+	http "" -H 'Content-Type: application/x-www-form-urlencoded; charset=iso-8859-1' \
+	    -d 'name=x' "$BASE/login"
+	want_code 415 "a form in another charset is 415"
+	http "$W/jar-charset" \
+	    -H 'Content-Type: application/x-www-form-urlencoded; charset=UTF-8' \
+	    -d 'name=x' "$BASE/login"
+	want_code 303 "a form with charset=UTF-8 is accepted"
+	http "" -d 'name=a%00b' "$BASE/login"
+	want_code 400 "a NUL in the form is 400"
+	printf 'name=%s' "$(repeat a 65531)" > "$W/edge"
+	http "" --data-binary @"$W/edge" "$BASE/login"
+	want_code 400 "a body of exactly 64 KiB is read (400: the name is too long)"
+	check "the 64 KiB body is refused for its name, not its size" \
+	    has_body '1 to 64 characters'
+	printf 'name=%s' "$(repeat a 65532)" > "$W/edge"
+	http "" --data-binary @"$W/edge" "$BASE/login"
+	want_code 413 "a body of 64 KiB + 1 is 413"
 	http "" -H 'Cookie: id=AAAAAAAAAAAAAAAAAAAAAAAAAAAA; x=y' "$BASE/"
 	want_code 200 "a forged cookie gives a fresh anonymous page"
 	http "" -H "Cookie: id=$(repeat A 3000)" "$BASE/counter"
@@ -432,6 +546,33 @@ logs_clean() {
 	fi
 }
 
+# crumb-purge, once the build has it, runs every PURGE_INTERVAL (2 s
+# here): an expired record goes within a few seconds.  Without it the
+# stack says so and runs all the same.
+purge() {
+	local now gone=
+	if [ ! -x "$BUILD/lib/crumb-purge" ]; then
+		check "without crumb-purge the stack says it does not purge" \
+		    grep -q 'expired sessions are not purged' "$W/stack-$MODE.err"
+		return 0
+	fi
+	check "the stack purges on a schedule" \
+	    grep -q 'purging expired sessions every 2 s' "$W/stack-$MODE.err"
+	command -v sqlite3 >/dev/null || return 0
+	now=$(date +%s)
+	as_owner sqlite3 "$STATE/sessions.db" "PRAGMA busy_timeout=5000;
+	    INSERT INTO crumb_sessions VALUES (randomblob(32), '{}', 1, NULL,
+	    $((now - 100)), $((now - 100)), $((now - 10)))" >/dev/null
+	for _ in $(seq 1 40); do
+		gone=$(as_owner sqlite3 "$STATE/sessions.db" \
+		    "PRAGMA busy_timeout=5000; SELECT count(*) FROM crumb_sessions
+		    WHERE expires <= $now" 2>/dev/null | tail -n 1)
+		[ "$gone" = 0 ] && break
+		sleep 0.25
+	done
+	check "an expired record is purged within 10 s" eval '[ "$gone" = 0 ]'
+}
+
 suite() {
 	MODE=$1
 	FIVEXX=
@@ -443,19 +584,24 @@ suite() {
 	fi
 	ok "the stack starts ($BASE)"
 	anonymous_page
+	anonymous_no_record
 	counter
 	login
 	bad_logins
 	post
+	cross_site
 	theme
 	logout
 	errors
+	purge
 	check "no 5xx answer at all" eval '[ -z "$FIVEXX" ]'
 	[ -z "$FIVEXX" ] || echo "#   $FIVEXX"
 	logs_clean
 	stop_stack
 	check "the stack stops: nothing listens on $PORT" \
 	    eval '! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null'
+	check "the stack stops: no process left in its state directory" \
+	    eval '! pgrep -f "$STATE" >/dev/null'
 }
 
 # The library's default (without CRUMB_INSECURE_COOKIE) is Secure:

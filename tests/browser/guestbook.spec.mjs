@@ -107,10 +107,18 @@ async function main() {
         serverErrors.push(`${r.request().method()} ${r.url()} -> ${r.status()}`);
     });
     page.on('pageerror', (e) => log(`page error: ${e.message}`));
+    // The Content-Security-Policy must let the pages' own style through.
+    const cspViolations = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy/i.test(m.text()))
+        cspViolations.push(m.text());
+    });
 
     await run(context, page);
     check(serverErrors.length === 0,
         `server errors seen: ${serverErrors.join('; ')}`);
+    check(cspViolations.length === 0,
+        `CSP violations: ${cspViolations.join('; ')}`);
     log(`PASS: ${stepNo} steps, screenshots in ${outDir}`);
     return 0;
   } catch (e) {
@@ -313,6 +321,10 @@ async function run(context, page) {
     cls = await bodyClasses(page);
     check(cls.includes('dark'), `after a reload, body class is "${cls.join(' ')}", expected dark`);
     check(!cls.includes('light'), `body class is "${cls.join(' ')}": both themes`);
+    // The inline style sheet applies (its hash is in the CSP).
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    check(bg === 'rgb(17, 17, 17)',
+        `dark body background is ${bg}, expected rgb(17, 17, 17): the style sheet was refused`);
     check(await page.locator(SEL.logoutForm).count() === 1,
         'signed out by switching the theme');
     const c = await sessionCookie(context);
