@@ -246,6 +246,13 @@ struct crumb_session {
 	crumb_state client;
 	crumb_out_cookie *queued;
 	char errmsg[CRUMB_ERRMSG_LEN];
+	/* label (user.c): what set_label asked for, and what the store
+	 * holds for the record whose hash is label_of */
+	char label[CRUMB_LABEL_MAX + 1];
+	int label_set;
+	char label_stored[CRUMB_LABEL_MAX + 1];
+	uint8_t label_of[CRUMB_HASH_LEN];
+	int label_known;
 };
 int crumb_session_fail(crumb_session *s, int err, const char *detail);
 int crumb_session_usable(const crumb_session *s);
@@ -256,5 +263,16 @@ int crumb_session_persistent(const crumb_session *s);
 int crumb_session_load_record(crumb_session *s);
 int crumb_session_ensure_id(crumb_session *s);
 int crumb_session_client_fits(crumb_session *s, const cJSON *client);
+
+/* ---- user.c ---- */
+/* A label as listings show it (crumb_session_set_label's rules) into
+ * out, CRUMB_LABEL_MAX + 1 bytes; CRUMB_E_INVAL (out "") when in is not
+ * valid UTF-8.  NULL is "". */
+int crumb_label_clean(const char *in, char *out);
+/* The record just loaded carries label (NULL: none). */
+void crumb_session_label_loaded(crumb_session *s, const char *label);
+/* Store a label set in this request and not yet stored, once the
+ * record is written (finish). */
+int crumb_session_label_store(crumb_session *s);
 
 #endif /* CRUMB_PRIVATE_H */

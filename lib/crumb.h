@@ -72,6 +72,7 @@ void crumb_free(void *p);
 typedef struct crumb_store crumb_store;
 
 #define CRUMB_HASH_LEN 32    /* SHA-256 of the session ID */
+#define CRUMB_LABEL_MAX 64   /* bytes of a session's label */
 
 /* A stored record as the core sees it.  Strings are borrowed from the
  * store and valid until the next call on that store. */
@@ -83,6 +84,9 @@ typedef struct crumb_record {
 	int64_t created;       /* unix seconds */
 	int64_t last_seen;
 	int64_t expires;
+	/* The label (set_label), NULL or "" when none; borrowed like
+	 * state.  A backend that keeps no labels leaves it NULL. */
+	const char *label;
 } crumb_record;
 
 /* One session of a user, for crumb_user_sessions(). */
@@ -91,6 +95,10 @@ typedef struct crumb_session_info {
 	int64_t created;
 	int64_t last_seen;
 	int64_t expires;
+	/* crumb_session_set_label's text: valid UTF-8 without control
+	 * characters, "" when none (or the store keeps no labels).  Not
+	 * HTML-escaped. */
+	char label[CRUMB_LABEL_MAX + 1];
 } crumb_session_info;
 
 typedef int (*crumb_info_fn)(const crumb_session_info *info, void *ud);
@@ -141,6 +149,14 @@ typedef struct crumb_store_ops {
 	 * PostgreSQL would use SELECT ... FOR UPDATE. */
 	int (*lock)(void *ctx, const uint8_t *hash);
 	int (*unlock)(void *ctx, int commit);
+	/* Optional (NULL: labels are not kept, listings show ""): keep
+	 * label (valid UTF-8, at most CRUMB_LABEL_MAX bytes, "" for none)
+	 * with the record: through update, touch and change_id, handed
+	 * out by load (crumb_record.label) and user_list (info->label).
+	 * Changes neither version, last_seen nor expires.
+	 * CRUMB_E_NOT_FOUND when the record is absent; other failures as
+	 * for update. */
+	int (*set_label)(void *ctx, const uint8_t *hash, const char *label);
 } crumb_store_ops;
 
 /* Wrap a backend.  ops is borrowed (keep it static); ctx is owned and
@@ -385,9 +401,65 @@ int crumb_cookie_remove(crumb_session *s, const char *name,
 /* Delete every session of user; *deleted (may be NULL) gets the count. */
 int crumb_user_logout_all(crumb_config *cfg, const char *user,
     uint64_t *deleted);
-/* Call fn for each active session of user (stops when fn != 0). */
+/* Call fn for each active session of user (stops when fn != 0).  info
+ * is borrowed for the call only: copy what you keep. */
 int crumb_user_sessions(crumb_config *cfg, const char *user,
     crumb_info_fn fn, void *ud);
+
+/* Non-zero when info (from crumb_user_sessions) is the record of this
+ * request's own session, 0 otherwise (also for NULL arguments or a
+ * session that has no record yet).  It compares with the ID the store
+ * knows the record by at the time of the call: after
+ * crumb_session_cycle_id the store keeps the old ID until the record is
+ * renamed (by finish, or by crumb_session_save of a loaded session), so
+ * a listing made in between shows this session under its old hash, and
+ * that entry is the current one.  No store call. */
+int crumb_session_is_current(crumb_session *s,
+    const crumb_session_info *info);
+
+/* Sign out one session of user: the one listed with id_hash (64 hex
+ * digits, either case).  CRUMB_E_INVAL for NULL arguments, no store or
+ * a malformed id_hash (checked before the store is asked).
+ * CRUMB_E_NOT_FOUND when no live session has that hash, or it belongs
+ * to another user: a user can never end another's session.  The record
+ * is first ended under a version check (its expiry set to now and its
+ * user cleared, so that a record that changes hands meanwhile is left
+ * alone; CRUMB_E_CONFLICT when it keeps changing), then deleted; should
+ * the delete fail, the ended record is gone for every request already
+ * and crumb_store_purge removes it.  A session renamed since the
+ * listing (its ID cycled) is not found under the old hash.  Revoking
+ * the current request's own session works, but
+ * crumb_session_invalidate also expires its cookie: prefer it (see
+ * crumb_session_is_current). */
+int crumb_user_revoke(crumb_config *cfg, const char *user,
+    const char *id_hash);
+
+/* "Sign out my other sessions": sign out, as crumb_user_revoke does,
+ * every session of this session's user (crumb_session_get_user: the
+ * user set in this request counts) except this one, which is kept (its
+ * record, if it has one, under the ID the store knows it by).  *deleted
+ * (may be NULL) gets the count.  A session signed in while this runs
+ * may survive; one renamed meanwhile is found by a second listing.
+ * CRUMB_E_NOT_FOUND when the session has no user; CRUMB_E_STATE after
+ * finish; CRUMB_E_INVALIDATED after invalidate; store failures as the
+ * store reports them (detail in crumb_session_errmsg). */
+int crumb_session_logout_others(crumb_session *s, uint64_t *deleted);
+
+/* A short label for this session, shown in listings (info->label), for
+ * example from HTTP_USER_AGENT.  label is copied; NULL or "" removes
+ * it.  It must be valid UTF-8 (else CRUMB_E_INVAL, nothing changes);
+ * control characters (C0, DEL, C1, U+2028, U+2029) and the
+ * bidirectional formatting characters (U+061C, U+200E, U+200F,
+ * U+202A-U+202E, U+2066-U+2069), which could disguise the listing, are
+ * each replaced by a space; the result is cut to at most
+ * CRUMB_LABEL_MAX bytes at a character boundary.  Loads the server
+ * state (its errors are returned; CRUMB_E_STATE after finish).  The
+ * label is stored by finish, after the record is written, and only when
+ * it differs from the stored one (a store failure there is finish's); a
+ * session that ends the request with no record stores no label, and a
+ * store whose ops have no set_label keeps none.  Not a change of the
+ * session (crumb_session_status). */
+int crumb_session_set_label(crumb_session *s, const char *label);
 
 /* ------------------------------------------------------------------ */
 /* Forms: application/x-www-form-urlencoded bodies and query strings. */

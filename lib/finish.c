@@ -438,6 +438,9 @@ finish_live(crumb_session *s, crumb_buf *b)
 			session_line(s, b, "", 0, 1);
 		return CRUMB_OK;
 	}
+	/* The label goes on the record just written (user.c). */
+	if ((rc = crumb_session_label_store(s)) != CRUMB_OK)
+		return rc;
 	/* A new expiry when a write pushed it back, the TTL is due for
 	 * extension or changed, or the session is new.  Otherwise the
 	 * cookie keeps the expiry it had (which the record shares), and a

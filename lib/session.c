@@ -216,6 +216,7 @@ crumb_session_load_record(crumb_session *s)
 			s->exists = 1;
 			s->version = rec.version;
 			s->rec_expires = rec.expires;
+			crumb_session_label_loaded(s, rec.label);
 		} else if (rc != CRUMB_E_NOT_FOUND) {
 			return store_rc(s, rc);
 		}

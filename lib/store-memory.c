@@ -15,6 +15,7 @@ typedef struct mrec {
 	char *state;
 	size_t len;
 	char *user;
+	char *label;             /* NULL: none */
 	int64_t version, created, last_seen, expires;
 	struct mrec *next;
 } mrec;
@@ -41,6 +42,7 @@ rec_free(mrec *r)
 {
 	free(r->state);
 	free(r->user);
+	free(r->label);
 	free(r);
 }
 
@@ -107,6 +109,7 @@ m_load(void *ctx, const uint8_t *hash, int64_t now, crumb_record *out)
 	out->created = r->created;
 	out->last_seen = r->last_seen;
 	out->expires = r->expires;
+	out->label = r->label;
 	return CRUMB_OK;
 }
 
@@ -188,6 +191,16 @@ m_touch(void *ctx, const uint8_t *hash, int64_t now, int64_t expires)
 }
 
 static int
+m_set_label(void *ctx, const uint8_t *hash, const char *label)
+{
+	mrec *r = *slot(ctx, hash);
+
+	if (r == NULL)
+		return CRUMB_E_NOT_FOUND;
+	return set_text(&r->label, label, strlen(label));
+}
+
+static int
 m_change_id(void *ctx, const uint8_t *old_hash, const uint8_t *new_hash,
     int64_t now)
 {
@@ -266,6 +279,7 @@ m_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
 			info.created = r->created;
 			info.last_seen = r->last_seen;
 			info.expires = r->expires;
+			(void)crumb_label_clean(r->label, info.label);
 			if (fn(&info, ud) != 0)
 				return CRUMB_OK;
 		}
@@ -298,6 +312,7 @@ m_close(void *ctx)
 static const crumb_store_ops memory_ops = {
 	m_create, m_load, m_update, m_touch, m_remove, m_change_id, m_purge,
 	m_user_remove, m_user_list, m_errmsg, m_close, NULL, NULL,
+	m_set_label,
 };
 
 CRUMB_API int

@@ -19,12 +19,12 @@
 enum {
 	Q_LOAD, Q_CREATE, Q_UPDATE, Q_TOUCH, Q_REMOVE, Q_CHANGE_ID, Q_PURGE,
 	Q_USER_REMOVE, Q_USER_LIST, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
-	Q_UPDATE_KEEP, Q_UPDATE_STATE, Q_COUNT
+	Q_UPDATE_KEEP, Q_UPDATE_STATE, Q_SET_LABEL, Q_COUNT
 };
 
 static const char *const sql[Q_COUNT] = {
-	[Q_LOAD] = "SELECT state, user, version, created, last_seen, expires "
-	    "FROM crumb_sessions WHERE id = ?1 AND expires > ?2",
+	[Q_LOAD] = "SELECT state, user, version, created, last_seen, expires, "
+	    "label FROM crumb_sessions WHERE id = ?1 AND expires > ?2",
 	[Q_CREATE] = "INSERT INTO crumb_sessions "
 	    "(id, state, version, user, created, last_seen, expires) "
 	    "VALUES (?1, ?2, 1, ?3, ?4, ?4, ?5)",
@@ -39,7 +39,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_PURGE] = "DELETE FROM crumb_sessions WHERE id IN (SELECT id FROM "
 	    "crumb_sessions WHERE expires <= ?1 LIMIT ?2)",
 	[Q_USER_REMOVE] = "DELETE FROM crumb_sessions WHERE user = ?1",
-	[Q_USER_LIST] = "SELECT id, created, last_seen, expires FROM "
+	[Q_USER_LIST] = "SELECT id, created, last_seen, expires, label FROM "
 	    "crumb_sessions WHERE user = ?1 AND expires > ?2 "
 	    "ORDER BY last_seen DESC",
 	/* IMMEDIATE takes the write lock at once: the read that follows
@@ -60,6 +60,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_UPDATE_STATE] = "UPDATE crumb_sessions SET state = ?3, "
 	    "version = version + 1, last_seen = ?5 "
 	    "WHERE id = ?1 AND version = ?7 AND expires > ?5 AND user IS ?4",
+	[Q_SET_LABEL] = "UPDATE crumb_sessions SET label = ?2 WHERE id = ?1",
 };
 
 typedef struct sstore {
@@ -70,6 +71,8 @@ typedef struct sstore {
 	char *state;          /* copy of the last loaded record's state */
 	size_t state_cap;
 	char *user;
+	char *label;          /* the last loaded record's label */
+	size_t label_cap;
 	int ckpt_pages;       /* log size at this connection's last checkpoint */
 	int purging;          /* in s_purge: checkpoint its own pages */
 	int ckpt_short;       /* the last one left pages behind for readers */
@@ -210,10 +213,15 @@ s_load(void *ctx, const uint8_t *hash, int64_t now, crumb_record *out)
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW) {
 		const unsigned char *u = sqlite3_column_text(q, 1);
+		const unsigned char *l = sqlite3_column_text(q, 6);
 		/* Copy out and reset at once: an open read statement would
 		 * hold the WAL snapshot for the rest of the request. */
 		rc = keep(&ss->state, &ss->state_cap, sqlite3_column_text(q, 0),
 		    (size_t)sqlite3_column_bytes(q, 0));
+		if (rc == CRUMB_OK && l != NULL)
+			rc = keep(&ss->label, &ss->label_cap, l,
+			    (size_t)sqlite3_column_bytes(q, 6));
+		out->label = l != NULL ? ss->label : NULL;
 		free(ss->user);
 		ss->user = NULL;
 		if (rc == CRUMB_OK && u != NULL &&
@@ -335,6 +343,17 @@ s_remove(void *ctx, const uint8_t *hash)
 }
 
 static int
+s_set_label(void *ctx, const uint8_t *hash, const char *label)
+{
+	sstore *ss = ctx;
+	sqlite3_stmt *q = ss->q[Q_SET_LABEL];
+
+	bind_hash(q, 1, hash);
+	bind_text(q, 2, label, strlen(label));
+	return run_one(ss, q);
+}
+
+static int
 s_change_id(void *ctx, const uint8_t *old_hash, const uint8_t *new_hash,
     int64_t now)
 {
@@ -396,6 +415,8 @@ s_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
 		info.created = sqlite3_column_int64(q, 1);
 		info.last_seen = sqlite3_column_int64(q, 2);
 		info.expires = sqlite3_column_int64(q, 3);
+		(void)crumb_label_clean((const char *)sqlite3_column_text(q, 4),
+		    info.label);
 		if (fn(&info, ud) != 0) {
 			rc = SQLITE_DONE;
 			break;
@@ -537,6 +558,7 @@ s_close(void *ctx)
 	crumb_gate_close(ss->gate);
 	free(ss->state);
 	free(ss->user);
+	free(ss->label);
 	free(ss);
 }
 
@@ -578,7 +600,54 @@ s_unlock(void *ctx, int commit)
 static const crumb_store_ops sqlite_ops = {
 	s_create, s_load, s_update, s_touch, s_remove, s_change_id, s_purge,
 	s_user_remove, s_user_list, s_errmsg, s_close, s_lock, s_unlock,
+	s_set_label,
 };
+
+/* *has: does the table have the label column? */
+static int
+has_label(sstore *ss, int *has)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	*has = 0;
+	rc = sqlite3_prepare_v2(ss->db, "SELECT 1 FROM "
+	    "pragma_table_info('crumb_sessions') WHERE name = 'label'", -1,
+	    &q, NULL);
+	if (rc != SQLITE_OK)
+		return fail(ss, rc);
+	rc = sqlite3_step(q);
+	*has = rc == SQLITE_ROW;
+	rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? CRUMB_OK : fail(ss, rc);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* A database made before labels has no label column (the schema's
+ * CREATE TABLE IF NOT EXISTS leaves an old table as it is): add it.
+ * Asked again inside the write transaction, as another process may be
+ * adding it at the same moment. */
+static int
+add_label_column(sstore *ss)
+{
+	int has, rc, src;
+
+	if ((rc = has_label(ss, &has)) != CRUMB_OK || has)
+		return rc;
+	if ((src = sqlite3_exec(ss->db, "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL)) != SQLITE_OK)
+		return fail(ss, src);
+	if ((rc = has_label(ss, &has)) == CRUMB_OK && !has &&
+	    (src = sqlite3_exec(ss->db, "ALTER TABLE crumb_sessions "
+	    "ADD COLUMN label TEXT", NULL, NULL, NULL)) != SQLITE_OK)
+		rc = fail(ss, src);
+	if (rc == CRUMB_OK && (src = sqlite3_exec(ss->db, "COMMIT", NULL, NULL,
+	    NULL)) != SQLITE_OK)
+		rc = fail(ss, src);
+	if (!sqlite3_get_autocommit(ss->db))
+		sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
 
 static int
 setup(sstore *ss, const char *path, int busy_ms, int full_sync)
@@ -616,6 +685,8 @@ setup(sstore *ss, const char *path, int busy_ms, int full_sync)
 	    (rc = sqlite3_exec(ss->db, crumb_sqlite_schema, NULL, NULL,
 	    NULL)) != SQLITE_OK)
 		return fail(ss, rc);
+	if ((rc = add_label_column(ss)) != CRUMB_OK)
+		return rc;
 	for (i = 0; i < Q_COUNT; i++) {
 		rc = sqlite3_prepare_v3(ss->db, sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &ss->q[i], NULL);

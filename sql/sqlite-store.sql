@@ -9,8 +9,11 @@ CREATE TABLE IF NOT EXISTS crumb_sessions (
     user      TEXT,                  -- optional user identifier
     created   INTEGER NOT NULL,      -- unix seconds
     last_seen INTEGER NOT NULL,      -- unix seconds of the last write or touch
-    expires   INTEGER NOT NULL       -- unix seconds; expired rows are never returned
+    expires   INTEGER NOT NULL,      -- unix seconds; expired rows are never returned
+    label     TEXT                   -- short text shown in a user's listing, or NULL
 ) WITHOUT ROWID;
+-- A table made before the label column gets it at open (ALTER TABLE in
+-- the library: not idempotent, so not here).
 CREATE INDEX IF NOT EXISTS crumb_sessions_user
     ON crumb_sessions(user) WHERE user IS NOT NULL;
 CREATE INDEX IF NOT EXISTS crumb_sessions_expires

@@ -96,6 +96,33 @@ tend(crumb_session *s, const char *name, char **headers, char **pair)
 	return rc;
 }
 
+char *
+tlogin(crumb_config *cfg, const char *user, const char *label)
+{
+	crumb_session *s = tbegin(cfg, NULL);
+	char *pair = NULL;
+
+	if (crumb_state_insert_string(crumb_session_server(s), "u", user) !=
+	    CRUMB_OK || crumb_session_set_user(s, user) != CRUMB_OK ||
+	    (label != NULL && crumb_session_set_label(s, label) != CRUMB_OK))
+		die("tlogin");
+	if (tend(s, "id", NULL, &pair) != CRUMB_OK || pair == NULL)
+		die("tlogin: finish");
+	return pair;
+}
+
+int
+talive(crumb_config *cfg, const char *cookie_header)
+{
+	crumb_session *s = tbegin(cfg, cookie_header);
+	const char *v;
+	int r = crumb_state_get_string(crumb_session_server(s), "u", &v) ==
+	    CRUMB_OK;
+
+	crumb_session_free(s);
+	return r;
+}
+
 /* Start of the value of the first "Set-Cookie: name=" line, or NULL. */
 static const char *
 find_line(const char *headers, const char *name)
@@ -494,7 +521,8 @@ m_close(void *ctx)
 
 static const crumb_store_ops tmap_ops = {
 	m_create, m_load, m_update, m_touch, m_remove, m_change_id,
-	m_purge, m_user_remove, m_user_list, m_errmsg, m_close, NULL, NULL
+	m_purge, m_user_remove, m_user_list, m_errmsg, m_close, NULL, NULL,
+	NULL    /* keeps no labels */
 };
 
 struct tmap *

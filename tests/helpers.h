@@ -41,6 +41,13 @@ double tread_number(crumb_config *cfg, const char *cookie_header,
  * gets "name=value" of the Set-Cookie for cookie name, or NULL. */
 int tend(crumb_session *s, const char *name, char **headers, char **pair);
 
+/* A new session of user (crumb_session_set_user) holding "u" = user in
+ * its server state, labelled when label is not NULL; its "name=value"
+ * cookie for cookie "id" (new, free()).  Exits on failure. */
+char *tlogin(crumb_config *cfg, const char *user, const char *label);
+/* Non-zero when the session of cookie_header still holds its "u". */
+int talive(crumb_config *cfg, const char *cookie_header);
+
 /* "name=value" of the first "Set-Cookie: name=..." line; new (free()),
  * NULL when there is none. */
 char *tcookie_pair(const char *headers, const char *name);

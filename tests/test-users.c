@@ -32,32 +32,6 @@ list_fn(const crumb_session_info *info, void *ud)
 	return l->stop_after && l->n >= l->stop_after ? 1 : 0;
 }
 
-static char *
-login(crumb_config *cfg, const char *user)
-{
-	crumb_session *s = tbegin(cfg, NULL);
-	char *pair = NULL;
-
-	CHECK_OK(crumb_state_insert_string(crumb_session_server(s), "u",
-	    user));
-	CHECK_OK(crumb_session_set_user(s, user));
-	CHECK_OK(tend(s, "id", NULL, &pair));
-	REQUIRE(pair != NULL);
-	return pair;
-}
-
-static int
-alive(crumb_config *cfg, const char *pair)
-{
-	crumb_session *s = tbegin(cfg, pair);
-	const char *v;
-	int r = crumb_state_get_string(crumb_session_server(s), "u", &v) ==
-	    CRUMB_OK;
-
-	crumb_session_free(s);
-	return r;
-}
-
 static int
 hexhash(const char *h)
 {
@@ -84,10 +58,10 @@ run(crumb_store *store, const char *label)
 	printf("-- [%s]\n", label);
 	clk.now = T_START;
 	TEST("set_user / get_user");
-	a1 = login(cfg, "alice");
+	a1 = tlogin(cfg, "alice", NULL);
 	clk.now = T_START + 10;
-	a2 = login(cfg, "alice");
-	b1 = login(cfg, "bob");
+	a2 = tlogin(cfg, "alice", NULL);
+	b1 = tlogin(cfg, "bob", NULL);
 	s = tbegin(cfg, NULL);
 	CHECK_OK(crumb_state_insert_string(crumb_session_server(s), "u", "-"));
 	anon = NULL;
@@ -152,10 +126,10 @@ run(crumb_store *store, const char *label)
 	TEST("logout_all deletes that user's sessions only");
 	CHECK_OK(crumb_user_logout_all(cfg, "alice", &del));
 	CHECK(del == 2);
-	CHECK(!alive(cfg, a1));
-	CHECK(!alive(cfg, a2));
-	CHECK(alive(cfg, b1));
-	CHECK(alive(cfg, anon));
+	CHECK(!talive(cfg, a1));
+	CHECK(!talive(cfg, a2));
+	CHECK(talive(cfg, b1));
+	CHECK(talive(cfg, anon));
 	memset(&l, 0, sizeof(l));
 	CHECK_OK(crumb_user_sessions(cfg, "alice", list_fn, &l));
 	CHECK(l.n == 0);
@@ -175,12 +149,12 @@ run(crumb_store *store, const char *label)
 	del = 99;
 	CHECK_OK(crumb_user_logout_all(cfg, "bob", &del));
 	CHECK(del == 0);
-	CHECK(alive(cfg, b1));
+	CHECK(talive(cfg, b1));
 
 	TEST("user survives cycle_id; expired sessions are not listed");
 	free(a1);
 	clk.now = T_START + 40;
-	a1 = login(cfg, "carol");
+	a1 = tlogin(cfg, "carol", NULL);
 	s = tbegin(cfg, a1);
 	CHECK_OK(crumb_session_cycle_id(s));
 	free(a2);
