@@ -165,6 +165,20 @@ int crumb_store_sqlite_open(const char *path, crumb_store **out);
 int crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
     crumb_store **out, char *errbuf, size_t errlen);
 
+#define CRUMB_SQLITE_FULL_SYNC 0x1  /* synchronous=FULL (v2's full_sync) */
+#define CRUMB_SQLITE_GROUP     0x2  /* files the library creates: 0660 */
+/* Like crumb_store_sqlite_open_v2 with flags (an unknown flag is
+ * CRUMB_E_INVAL).  Files: the database file, when missing, is created
+ * with mode 0600 (0660 with CRUMB_SQLITE_GROUP) whatever the umask, and
+ * its -wal, -shm and -gate files get the database file's mode.  A
+ * database file that already exists keeps its mode; when other users
+ * may read or write it, the open still succeeds but one line goes to
+ * stderr: "crumb: warning: PATH is readable by other users (mode 0644);
+ * chmod 600 it".  crumb_store_sqlite_open and _v2 behave the same with
+ * flags 0 (or CRUMB_SQLITE_FULL_SYNC).  New; crumb_store_free. */
+int crumb_store_sqlite_open_v3(const char *path, int busy_ms, unsigned flags,
+    crumb_store **out, char *errbuf, size_t errlen);
+
 /* In-memory backend: for tests and single-process programs.  NOT shared
  * between processes or FastCGI workers.  New; crumb_store_free. */
 int crumb_store_memory_new(crumb_store **out);
