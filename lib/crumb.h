@@ -56,7 +56,9 @@ typedef enum crumb_err {
 	CRUMB_E_CONFLICT,     /* concurrent update: retries exhausted */
 	CRUMB_E_PARSE,        /* malformed input (form body, key file) */
 	CRUMB_E_IO,           /* writing the headers failed */
-	CRUMB_E_NOKEY         /* no current key configured */
+	CRUMB_E_NOKEY,        /* no current key configured */
+	CRUMB_E_KEYFILE       /* key file missing, unreadable, malformed or
+	                       * open to others (see crumb_config_errmsg) */
 } crumb_err;
 
 /* Static English text for a code; never NULL. */
@@ -228,9 +230,21 @@ int crumb_config_set_key(crumb_config *cfg, const unsigned char *key,
 int crumb_config_add_old_key(crumb_config *cfg, const unsigned char *key,
     size_t len);
 /* Read a key file: 64 hex digits (whitespace around is fine).  The first
- * key read becomes current; with old != 0 it is added as a retired key. */
+ * key read becomes current; with old != 0 it is added as a retired key.
+ * The file must be a regular file (a symbolic link to one is followed)
+ * that neither group nor others may read or write (mode 0600 or 0400;
+ * the owner does not matter).  Any failure of the file itself (missing,
+ * unreadable, open to others, not 64 hex digits) is CRUMB_E_KEYFILE,
+ * with "PATH: reason" in crumb_config_errmsg; cfg keeps its keys. */
 int crumb_config_load_key_file(crumb_config *cfg, const char *path, int old);
-/* Write a new random key (hex) to path with mode 0600; fails if it exists. */
+/* Detail of the last failed crumb_config_load_key_file on cfg, e.g.
+ * "/etc/app/key: mode 0644: group or others may read or write it";
+ * "" when none (or cfg is NULL).  Borrowed; valid until the next call
+ * on cfg. */
+const char *crumb_config_errmsg(const crumb_config *cfg);
+/* Write a new random key (hex) to path with mode 0600; CRUMB_E_STATE if
+ * it exists, CRUMB_E_KEYFILE when it cannot be created or written (errno
+ * then tells why). */
 int crumb_key_generate_file(const char *path);
 
 int crumb_config_set_cookie_name(crumb_config *cfg, const char *name);
