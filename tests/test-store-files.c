@@ -151,43 +151,39 @@ test_modes(const char *dir)
 	free(g);
 }
 
+/* Open an existing database file of that mode: the store works, the
+ * mode stays, and stderr gets the warning naming how others may use it
+ * ("readable", "writable"), or nothing when how is NULL. */
+static void
+check_warning(const char *dir, const char *name, mode_t mode, const char *how)
+{
+	char *p = tpath(dir, name), *err = tpath(dir, "stderr");
+	char *text, want[512] = "";
+	int rc;
+
+	make_file(p, "", mode);
+	text = open_capturing(p, err, &rc);
+	CHECK_OK(rc);
+	if (how != NULL)
+		snprintf(want, sizeof(want), "crumb: warning: %s is %s by "
+		    "other users (mode %04o); chmod 600 it\n", p, how,
+		    (unsigned)mode);
+	CHECK_STR(text, want);
+	CHECK(mode_of(p) == (int)mode);
+	free(text);
+	free(p);
+	free(err);
+}
+
 static void
 test_warning(const char *dir)
 {
-	char *p = tpath(dir, "open.db"), *w = tpath(dir, "w.db");
-	char *q = tpath(dir, "private.db"), *err = tpath(dir, "stderr");
-	char *text, want[512];
-	int rc;
-
 	TEST("an existing 0644 database opens with a warning");
-	make_file(p, "", 0644);
-	text = open_capturing(p, err, &rc);
-	CHECK_OK(rc);
-	snprintf(want, sizeof(want), "crumb: warning: %s is readable by "
-	    "other users (mode 0644); chmod 600 it\n", p);
-	CHECK_STR(text, want);
-	CHECK(mode_of(p) == 0644);
-	free(text);
-
+	check_warning(dir, "open.db", 0644, "readable");
 	TEST("... and a 0602 one: writable");
-	make_file(w, "", 0602);
-	text = open_capturing(w, err, &rc);
-	CHECK_OK(rc);
-	snprintf(want, sizeof(want), "crumb: warning: %s is writable by "
-	    "other users (mode 0602); chmod 600 it\n", w);
-	CHECK_STR(text, want);
-	free(text);
-
+	check_warning(dir, "w.db", 0602, "writable");
 	TEST("an existing 0640 database: no warning");
-	make_file(q, "", 0640);
-	text = open_capturing(q, err, &rc);
-	CHECK_OK(rc);
-	CHECK_STR(text, "");
-	free(text);
-	free(p);
-	free(w);
-	free(q);
-	free(err);
+	check_warning(dir, "private.db", 0640, NULL);
 }
 
 /* A database file owned by OTHER_UID, as a root cron job finds it. */
