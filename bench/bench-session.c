@@ -870,6 +870,15 @@ purge_bench(size_t n)
 	return got[0] / 1e6;
 }
 
+static const char usage[] =
+    "usage: bench-session [-q] [-P] [-G] [-S N] [-o FILE] [-d DIR]\n"
+    "  -q       quick run (fewer sessions and rounds)\n"
+    "  -P       the purge benchmark only\n"
+    "  -G       the 1k-to-1M growth only\n"
+    "  -S N     read and read + write with N sessions only\n"
+    "  -o FILE  write the target lines to FILE\n"
+    "  -d DIR   directory for the databases\n";
+
 int
 main(int argc, char **argv)
 {
@@ -897,8 +906,14 @@ main(int argc, char **argv)
 	int c;
 	char *targets_path = NULL;
 
-	while ((c = getopt(argc, argv, "qPGS:o:d:")) != -1) {
+	/* getopt() would read "--help" as the options -, h, e... */
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	while ((c = getopt(argc, argv, "hqPGS:o:d:")) != -1) {
 		switch (c) {
+		case 'h': fputs(usage, stdout); return 0;
 		case 'q': quick = 1; break;
 		case 'P': purge_only = 1; break;
 		case 'G': growth_only = 1; break;
@@ -906,10 +921,14 @@ main(int argc, char **argv)
 		case 'o': targets_path = optarg; break;
 		case 'd': snprintf(dir, sizeof(dir), "%s", optarg); break;
 		default:
-			fprintf(stderr, "usage: bench-session [-q] [-P] [-G] "
-			    "[-S N] [-o FILE] [-d DIR]\n");
+			fputs(usage, stderr);
 			return 2;
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bench-session: unexpected %s\n%s", argv[optind],
+		    usage);
+		return 2;
 	}
 	if (targets_path != NULL && (targets = fopen(targets_path, "w")) == NULL)
 		die(targets_path, -1);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gcrypt.h>
 #include <sqlite3.h>
@@ -148,10 +149,29 @@ count_up(const unsigned char *hash)
 	return n;
 }
 
+static const char usage[] =
+    "usage: floor-fcgi\n"
+    "A FastCGI responder for /counter written without crumb, the floor\n"
+    "bench/e2e.sh measures the library against.  Takes no options; its\n"
+    "state directory comes from CRUMB_STATE_DIR.\n";
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	const char *dir = getenv("CRUMB_STATE_DIR");
+
+	/* write(): fcgi_stdio's stdout and stderr print nothing until
+	 * FCGI_Accept() has been called. */
+	if (argc == 2 && strcmp(argv[1], "--help") == 0)
+		return write(1, usage, strlen(usage)) < 0;
+	if (argc > 1) {
+		static const char what[] = "floor-fcgi: unknown option\n";
+		ssize_t n = write(2, what, strlen(what));
+
+		n = write(2, usage, strlen(usage));
+		(void)n;
+		return 2;
+	}
 
 	if (dir == NULL || setup(dir) != 0) {
 		fprintf(stderr, "floor-fcgi: cannot set up (CRUMB_STATE_DIR)\n");

@@ -64,6 +64,7 @@ struct gb_app {
 	crumb_config *cfg;
 	struct gb_db *db;
 	int ready;
+	int key_failed;         /* setup failed on the key, not the store */
 	time_t last_try;
 };
 
@@ -563,7 +564,8 @@ open_crumb(struct gb_app *app)
 	if (state_path(app, "key", path, sizeof(path)) != 0)
 		return CRUMB_E_INVAL;
 	if ((rc = crumb_config_load_key_file(app->cfg, path, 0)) != CRUMB_OK) {
-		gb_log("guestbook: %s: %s\n", path, crumb_strerror(rc));
+		gb_log("guestbook: %s\n", crumb_config_errmsg(app->cfg));
+		app->key_failed = 1;
 		return rc;
 	}
 	/* Key rotation: cookies sealed with the retired key are still read
@@ -572,7 +574,8 @@ open_crumb(struct gb_app *app)
 		return CRUMB_E_INVAL;
 	if (access(path, F_OK) == 0 &&
 	    (rc = crumb_config_load_key_file(app->cfg, path, 1)) != CRUMB_OK) {
-		gb_log("guestbook: %s: %s\n", path, crumb_strerror(rc));
+		gb_log("guestbook: %s\n", crumb_config_errmsg(app->cfg));
+		app->key_failed = 1;
 		return rc;
 	}
 	/* Only for plain-HTTP demos on loopback; the default stays on. */
@@ -614,6 +617,7 @@ app_ready(struct gb_app *app)
 	if (now == app->last_try)
 		return 0;
 	app->last_try = now;
+	app->key_failed = 0;
 	if (open_crumb(app) != CRUMB_OK || open_entries(app) != 0) {
 		app_close(app);
 		return 0;
@@ -645,8 +649,10 @@ handle(struct gb_app *app)
 		fail_page(&resp, 403, "Forms are accepted only from this "
 		    "site's own pages.");
 	else if (!app_ready(app))
-		fail_page(&resp, 503, "The guestbook is not available right "
-		    "now (its storage could not be opened).");
+		fail_page(&resp, 503, app->key_failed ?
+		    "The guestbook is not available right now (its session "
+		    "key cannot be used)." : "The guestbook is not available "
+		    "right now (its storage could not be opened).");
 	else if (rt->form && (st = gb_req_read_form(&req, &why)) != 0)
 		fail_page(&resp, st, why);
 	else

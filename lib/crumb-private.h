@@ -120,6 +120,7 @@ struct crumb_config {
 	crumb_clock_fn clock;
 	void *clock_ud;
 	crumb_scache *scache;    /* parsed states (state-cache.c) */
+	char errmsg[CRUMB_ERRMSG_LEN]; /* why the last key file failed */
 };
 int64_t crumb_now(const crumb_config *cfg);
 const char *crumb_cookie_name(const crumb_config *cfg);

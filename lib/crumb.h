@@ -56,7 +56,9 @@ typedef enum crumb_err {
 	CRUMB_E_CONFLICT,     /* concurrent update: retries exhausted */
 	CRUMB_E_PARSE,        /* malformed input (form body, key file) */
 	CRUMB_E_IO,           /* writing the headers failed */
-	CRUMB_E_NOKEY         /* no current key configured */
+	CRUMB_E_NOKEY,        /* no current key configured */
+	CRUMB_E_KEYFILE       /* key file missing, unreadable, malformed or
+	                       * open to others (see crumb_config_errmsg) */
 } crumb_err;
 
 /* Static English text for a code; never NULL. */
@@ -181,6 +183,20 @@ int crumb_store_sqlite_open(const char *path, crumb_store **out);
 int crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
     crumb_store **out, char *errbuf, size_t errlen);
 
+#define CRUMB_SQLITE_FULL_SYNC 0x1  /* synchronous=FULL (v2's full_sync) */
+#define CRUMB_SQLITE_GROUP     0x2  /* files the library creates: 0660 */
+/* Like crumb_store_sqlite_open_v2 with flags (an unknown flag is
+ * CRUMB_E_INVAL).  Files: the database file, when missing, is created
+ * with mode 0600 (0660 with CRUMB_SQLITE_GROUP) whatever the umask, and
+ * its -wal, -shm and -gate files get the database file's mode.  A
+ * database file that already exists keeps its mode; when other users
+ * may read or write it, the open still succeeds but one line goes to
+ * stderr: "crumb: warning: PATH is readable by other users (mode 0644);
+ * chmod 600 it".  crumb_store_sqlite_open and _v2 behave the same with
+ * flags 0 (or CRUMB_SQLITE_FULL_SYNC).  New; crumb_store_free. */
+int crumb_store_sqlite_open_v3(const char *path, int busy_ms, unsigned flags,
+    crumb_store **out, char *errbuf, size_t errlen);
+
 /* In-memory backend: for tests and single-process programs.  NOT shared
  * between processes or FastCGI workers.  New; crumb_store_free. */
 int crumb_store_memory_new(crumb_store **out);
@@ -230,9 +246,21 @@ int crumb_config_set_key(crumb_config *cfg, const unsigned char *key,
 int crumb_config_add_old_key(crumb_config *cfg, const unsigned char *key,
     size_t len);
 /* Read a key file: 64 hex digits (whitespace around is fine).  The first
- * key read becomes current; with old != 0 it is added as a retired key. */
+ * key read becomes current; with old != 0 it is added as a retired key.
+ * The file must be a regular file (a symbolic link to one is followed)
+ * that neither group nor others may read or write (mode 0600 or 0400;
+ * the owner does not matter).  Any failure of the file itself (missing,
+ * unreadable, open to others, not 64 hex digits) is CRUMB_E_KEYFILE,
+ * with "PATH: reason" in crumb_config_errmsg; cfg keeps its keys. */
 int crumb_config_load_key_file(crumb_config *cfg, const char *path, int old);
-/* Write a new random key (hex) to path with mode 0600; fails if it exists. */
+/* Detail of the last failed crumb_config_load_key_file on cfg, e.g.
+ * "/etc/app/key: mode 0644: group or others may read or write it";
+ * "" when none (or cfg is NULL).  Borrowed; valid until the next call
+ * on cfg. */
+const char *crumb_config_errmsg(const crumb_config *cfg);
+/* Write a new random key (hex) to path with mode 0600; CRUMB_E_STATE if
+ * it exists, CRUMB_E_KEYFILE when it cannot be created or written (errno
+ * then tells why). */
 int crumb_key_generate_file(const char *path);
 
 int crumb_config_set_cookie_name(crumb_config *cfg, const char *name);

@@ -21,6 +21,8 @@ static const char *const messages[] = {
 	[CRUMB_E_PARSE] = "malformed input",
 	[CRUMB_E_IO] = "output failed",
 	[CRUMB_E_NOKEY] = "no session key configured",
+	[CRUMB_E_KEYFILE] =
+	    "key file missing, unreadable, malformed or open to other users",
 };
 
 CRUMB_API const char *

@@ -104,6 +104,50 @@ map_locked(int fd)
 	return f;
 }
 
+/*
+ * Open the gate file at path for the database described by db, or -1.
+ * Root creates files for a database someone else owns, so they become
+ * the owner's: but only a file this call has just created is handed
+ * over.  One that was there already is used only when it can be
+ * nobody else's file in disguise: a regular file with a single link,
+ * owned by the database's owner or by us.  A hard link planted there
+ * would otherwise be chowned, truncated and written through.
+ */
+static int
+open_file(const char *path, const struct stat *db)
+{
+	/* Whoever may write the database may queue: its mode, as SQLite
+	 * gives the -wal and -shm files, whatever the umask. */
+	mode_t mode = db->st_mode & 0666;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	    mode);
+	if (fd >= 0) {
+		if (fchmod(fd, mode) != 0 ||
+		    (geteuid() == 0 && fchown(fd, db->st_uid, db->st_gid) != 0)) {
+			close(fd);
+			unlink(path);
+			return -1;
+		}
+		return fd;
+	}
+	if (errno != EEXIST)
+		return -1;
+	/* O_NONBLOCK: a FIFO or device planted there must not hang us
+	 * before fstat() turns it down. */
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    (st.st_uid != db->st_uid && st.st_uid != geteuid())) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 crumb_gate *
 crumb_gate_open(const char *db_path)
 {
@@ -123,19 +167,10 @@ crumb_gate_open(const char *db_path)
 		return NULL;
 	memcpy(path, db_path, n);
 	memcpy(path + n, "-gate", sizeof("-gate"));
-	/* Whoever may write the database may queue: its mode, as SQLite
-	 * gives the -wal and -shm files. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-	    db.st_mode & 0666);
+	fd = open_file(path, &db);
 	free(path);
 	if (fd < 0)
 		return NULL;
-	/* Created by root for a database someone else owns: theirs, so
-	 * that their processes can open it too. */
-	if (geteuid() == 0 && fchown(fd, db.st_uid, db.st_gid) != 0) {
-		close(fd);
-		return NULL;
-	}
 	while (flock(fd, LOCK_EX) != 0)
 		if (errno != EINTR) {
 			close(fd);

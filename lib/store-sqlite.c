@@ -7,10 +7,14 @@
  * open and reused; each call is one autocommit statement (or the one
  * transaction of lock..unlock), so no record is ever half written.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <sqlite3.h>
 
 #include "crumb-private.h"
@@ -649,12 +653,59 @@ add_label_column(sstore *ss)
 	return rc;
 }
 
+/*
+ * Create the database file before SQLite does, with the mode asked for
+ * whatever the umask: SQLite gives the -wal and -shm files (and the gate
+ * takes) the database file's mode, so this one decision covers them all.
+ * A file already there is left as it is, but a warning names one that
+ * other users can read or write, since it holds every session's state.
+ */
 static int
-setup(sstore *ss, const char *path, int busy_ms, int full_sync)
+create_file(sstore *ss, const char *path, mode_t mode)
+{
+	struct stat st;
+	int fd;
+
+	/* In-memory and temporary databases have no file. */
+	if (*path == '\0' || strcmp(path, ":memory:") == 0)
+		return CRUMB_OK;
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    mode);
+	if (fd >= 0) {
+		int rc = fchmod(fd, mode) == 0 ? CRUMB_OK : CRUMB_E_CANTOPEN;
+
+		if (rc != CRUMB_OK)
+			crumb_fmt(ss->msg, sizeof(ss->msg), "sqlite: %s: %s",
+			    path, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	if (errno != EEXIST) {
+		int err = errno;
+
+		crumb_fmt(ss->msg, sizeof(ss->msg), "sqlite: %s: %s", path,
+		    strerror(err));
+		return err == ENOSPC || err == EDQUOT ? CRUMB_E_FULL :
+		    err == EROFS ? CRUMB_E_READONLY : CRUMB_E_CANTOPEN;
+	}
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & (S_IROTH | S_IWOTH)) != 0)
+		fprintf(stderr, "crumb: warning: %s is %s by other users "
+		    "(mode %04o); chmod %o it\n", path,
+		    st.st_mode & S_IROTH ? "readable" : "writable",
+		    (unsigned)(st.st_mode & 07777), (unsigned)mode);
+	return CRUMB_OK;
+}
+
+static int
+setup(sstore *ss, const char *path, int busy_ms, unsigned flags)
 {
 	char pragma[64];
 	int rc, i;
 
+	if ((rc = create_file(ss, path, flags & CRUMB_SQLITE_GROUP ? 0660 :
+	    0600)) != CRUMB_OK)
+		return rc;
 	rc = sqlite3_open_v2(path, &ss->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
@@ -672,7 +723,7 @@ setup(sstore *ss, const char *path, int busy_ms, int full_sync)
 	sqlite3_busy_handler(ss->db, on_busy, ss);
 	sqlite3_wal_hook(ss->db, on_commit, ss);
 	crumb_fmt(pragma, sizeof(pragma), "PRAGMA synchronous=%s",
-	    full_sync ? "FULL" : "NORMAL");
+	    flags & CRUMB_SQLITE_FULL_SYNC ? "FULL" : "NORMAL");
 	/* journal_size_limit: under steady load the WAL only restarts now
 	 * and then; cut it back to 16 MiB (WAL_AUTO pages) when it does. */
 	/* cache_size: 8 MiB of pages per connection keeps the B-tree's
@@ -698,7 +749,7 @@ setup(sstore *ss, const char *path, int busy_ms, int full_sync)
 }
 
 CRUMB_API int
-crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
+crumb_store_sqlite_open_v3(const char *path, int busy_ms, unsigned flags,
     crumb_store **out, char *errbuf, size_t errlen)
 {
 	sstore *ss;
@@ -707,11 +758,12 @@ crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
 	if (out == NULL)
 		return CRUMB_E_INVAL;
 	*out = NULL;
-	if (path == NULL || busy_ms < 0)
+	if (path == NULL || busy_ms < 0 ||
+	    (flags & ~(unsigned)(CRUMB_SQLITE_FULL_SYNC | CRUMB_SQLITE_GROUP)))
 		return CRUMB_E_INVAL;
 	if ((ss = calloc(1, sizeof(*ss))) == NULL)
 		return CRUMB_E_NOMEM;
-	if ((rc = setup(ss, path, busy_ms, full_sync)) != CRUMB_OK ||
+	if ((rc = setup(ss, path, busy_ms, flags)) != CRUMB_OK ||
 	    (rc = crumb_store_new(&sqlite_ops, ss, out)) != CRUMB_OK) {
 		if (errbuf != NULL && errlen > 0)
 			crumb_fmt(errbuf, errlen, "%s", ss->msg[0] != '\0' ?
@@ -723,7 +775,15 @@ crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
 }
 
 CRUMB_API int
+crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
+    crumb_store **out, char *errbuf, size_t errlen)
+{
+	return crumb_store_sqlite_open_v3(path, busy_ms,
+	    full_sync ? CRUMB_SQLITE_FULL_SYNC : 0, out, errbuf, errlen);
+}
+
+CRUMB_API int
 crumb_store_sqlite_open(const char *path, crumb_store **out)
 {
-	return crumb_store_sqlite_open_v2(path, 5000, 0, out, NULL, 0);
+	return crumb_store_sqlite_open_v3(path, 5000, 0, out, NULL, 0);
 }

@@ -169,7 +169,7 @@ install_program() {
 # wrapper script (a build with shared libraries) is not copied but the
 # binary it runs, with the library beside it in run/lib.
 install_purge() {
-	local src=$BUILD_DIR/lib/crumb-purge bin
+	local src=$BUILD_DIR/tools/crumb-purge bin
 	if [ "$PURGE_INTERVAL" -eq 0 ]; then
 		say "PURGE_INTERVAL=0: expired sessions are not purged"
 		return 0
@@ -180,7 +180,7 @@ install_purge() {
 	fi
 	bin=$src
 	if [ "$(head -c 2 "$src")" = '#!' ]; then
-		bin=$BUILD_DIR/lib/.libs/crumb-purge
+		bin=$BUILD_DIR/tools/.libs/crumb-purge
 		mkdir -m 0700 "$RUN_DIR/lib" &&
 		    cp -P "$BUILD_DIR"/lib/.libs/libcrumb.so* "$RUN_DIR/lib/" ||
 		    die "cannot copy libcrumb.so"

@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "helpers.h"
 
 static struct tclock clk = { T_START };
 
+/* Key files must be private: mode 0600 whatever the umask. */
 static void
 write_file(const char *path, const char *text)
 {
@@ -18,6 +20,21 @@ write_file(const char *path, const char *text)
 	REQUIRE(f != NULL);
 	fputs(text, f);
 	fclose(f);
+	REQUIRE(chmod(path, 0600) == 0);
+}
+
+/* crumb_config_errmsg(cfg) is "path: why". */
+static int
+errmsg_is(const crumb_config *cfg, const char *path, const char *why)
+{
+	char want[512];
+
+	snprintf(want, sizeof(want), "%s: %s", path, why);
+	if (strcmp(crumb_config_errmsg(cfg), want) == 0)
+		return 1;
+	fprintf(stderr, "errmsg \"%s\", want \"%s\"\n",
+	    crumb_config_errmsg(cfg), want);
+	return 0;
 }
 
 static char *
@@ -172,21 +189,66 @@ test_key_files(const char *dir)
 	CHECK(reads(c, pair));
 	crumb_config_free(c);
 
-	TEST("bad key files");
+	TEST("malformed key files: CRUMB_E_KEYFILE, \"PATH: not 64 hex digits\"");
+	CHECK_STR(crumb_config_errmsg(a), "");
 	write_file(bad, "0011223344556677889900112233445566778899"
 	    "0011223344556677889");                      /* 63 digits */
-	CHECK_RC(crumb_config_load_key_file(a, bad, 0), CRUMB_E_PARSE);
+	CHECK_RC(crumb_config_load_key_file(a, bad, 0), CRUMB_E_KEYFILE);
+	CHECK(errmsg_is(a, bad, "not 64 hex digits"));
 	write_file(bad, "0011223344556677889900112233445566778899"
 	    "001122334455667788990");                    /* 65 digits */
-	CHECK_RC(crumb_config_load_key_file(a, bad, 0), CRUMB_E_PARSE);
+	CHECK_RC(crumb_config_load_key_file(a, bad, 0), CRUMB_E_KEYFILE);
 	write_file(bad, "zz11223344556677889900112233445566778899"
 	    "00112233445566778899aabb");
-	CHECK_RC(crumb_config_load_key_file(a, bad, 0), CRUMB_E_PARSE);
+	CHECK_RC(crumb_config_load_key_file(a, bad, 0), CRUMB_E_KEYFILE);
 	write_file(bad, "");
-	CHECK_RC(crumb_config_load_key_file(a, bad, 0), CRUMB_E_PARSE);
-	CHECK(crumb_config_load_key_file(a, "/nonexistent/key", 0) !=
-	    CRUMB_OK);
+	CHECK_RC(crumb_config_load_key_file(a, bad, 0), CRUMB_E_KEYFILE);
+	CHECK(errmsg_is(a, bad, "not 64 hex digits"));
+
+	TEST("a missing key file: CRUMB_E_KEYFILE with the errno text");
+	CHECK_RC(crumb_config_load_key_file(a, "/nonexistent/key", 0),
+	    CRUMB_E_KEYFILE);
+	CHECK(errmsg_is(a, "/nonexistent/key", "No such file or directory"));
+	CHECK(strcmp(crumb_strerror(CRUMB_E_KEYFILE), "unknown error") != 0);
+	CHECK(strstr(crumb_strerror(CRUMB_E_KEYFILE), "key file") != NULL);
+
+	TEST("a key file group or others may read or write is refused");
+	REQUIRE(chmod(k2, 0666) == 0);
+	CHECK_RC(crumb_config_load_key_file(a, k2, 0), CRUMB_E_KEYFILE);
+	CHECK(errmsg_is(a, k2,
+	    "mode 0666: group or others may read or write it"));
+	REQUIRE(chmod(k2, 0644) == 0);
+	CHECK_RC(crumb_config_load_key_file(a, k2, 1), CRUMB_E_KEYFILE);
+	CHECK(errmsg_is(a, k2,
+	    "mode 0644: group or others may read or write it"));
+	REQUIRE(chmod(k2, 0640) == 0);
+	CHECK_RC(crumb_config_load_key_file(a, k2, 0), CRUMB_E_KEYFILE);
+	REQUIRE(chmod(k2, 0602) == 0);
+	CHECK_RC(crumb_config_load_key_file(a, k2, 0), CRUMB_E_KEYFILE);
+	REQUIRE(chmod(k2, 0620) == 0);
+	CHECK_RC(crumb_config_load_key_file(a, k2, 0), CRUMB_E_KEYFILE);
+
+	TEST("a key file that is not a regular file is refused");
+	CHECK_RC(crumb_config_load_key_file(a, dir, 0), CRUMB_E_KEYFILE);
+	CHECK(errmsg_is(a, dir, "not a regular file"));
+	{
+		char *fifo = tpath(dir, "fifo");
+
+		REQUIRE(mkfifo(fifo, 0600) == 0);
+		CHECK_RC(crumb_config_load_key_file(a, fifo, 0),
+		    CRUMB_E_KEYFILE);
+		CHECK(errmsg_is(a, fifo, "not a regular file"));
+		unlink(fifo);
+		free(fifo);
+	}
 	CHECK_RC(crumb_config_load_key_file(a, NULL, 0), CRUMB_E_INVAL);
+	CHECK_RC(crumb_config_load_key_file(NULL, kf, 0), CRUMB_E_INVAL);
+	CHECK_STR(crumb_config_errmsg(NULL), "");
+
+	TEST("a 0400 key file reads; the detail is cleared");
+	REQUIRE(chmod(k2, 0400) == 0);
+	CHECK_OK(crumb_config_load_key_file(a, k2, 1));
+	CHECK_STR(crumb_config_errmsg(a), "");
 	/* The failed loads left the key alone. */
 	CHECK(reads(a, pair));
 	free(pair);
@@ -195,7 +257,8 @@ test_key_files(const char *dir)
 	CHECK_OK(crumb_key_generate_file(gen));
 	CHECK(stat(gen, &sb) == 0 && (sb.st_mode & 0777) == 0600);
 	CHECK(crumb_key_generate_file(gen) != CRUMB_OK);
-	CHECK(crumb_key_generate_file(kf) != CRUMB_OK);
+	CHECK_RC(crumb_key_generate_file(kf), CRUMB_E_STATE);
+	CHECK_RC(crumb_key_generate_file("/nonexistent/key"), CRUMB_E_KEYFILE);
 	b = NULL;
 	CHECK_OK(crumb_config_new(&b));
 	REQUIRE(b != NULL);
