@@ -107,7 +107,7 @@ else
 	   for i in 1 2 3 4 5 6 7 8 9 10; do
 		exp=1000
 		[ "$i" -gt 7 ] && exp=4102444800
-		printf "INSERT INTO crumb_sessions VALUES (randomblob(32), '{}', 1, NULL, 1, 1, %s);\n" "$exp"
+		printf "INSERT INTO crumb_sessions (id, state, version, user, created, last_seen, expires) VALUES (randomblob(32), '{}', 1, NULL, 1, 1, %s);\n" "$exp"
 	   done; } | sqlite3 store.db) || fail "sqlite3 could not make store.db"
 	if run 0 "$PURGE" --batch 2 store.db &&
 	    [ "$(cat out)" = "crumb-purge: purged 7 expired sessions" ] &&
