@@ -285,16 +285,20 @@ refresh(crumb_session *s)
 	return rc;
 }
 
-/* Under CRUMB_TTL_ON_REQUEST: has the threshold passed since the expiry
- * was last pushed back?  The record's expiry when loaded, else the
- * cookie's (they are kept equal).  Not when the absolute lifetime
- * leaves nothing to push back. */
+/* Is a new expiry due?  When the one we have runs past the absolute
+ * lifetime (it must be pulled back), and under CRUMB_TTL_ON_REQUEST when
+ * the threshold has passed since it was last pushed back, unless the
+ * absolute lifetime leaves nothing to push back.  The record's expiry
+ * when loaded, else the cookie's (they are kept equal). */
 int
 crumb_record_ttl_due(const crumb_session *s)
 {
 	int64_t expires = s->loaded && s->exists ? s->rec_expires :
 	    s->in.expires;
 
+	if (s->incoming && s->cfg->absolute > 0 &&
+	    expires > s->created + s->cfg->absolute)
+		return 1;
 	if (!s->incoming || s->cfg->ttl_policy != CRUMB_TTL_ON_REQUEST ||
 	    crumb_record_expiry(s) <= expires)
 		return 0;
