@@ -395,6 +395,21 @@ int crumb_state_insert_bool(crumb_state *st, const char *key, int v);
 int crumb_state_remove(crumb_state *st, const char *key, cJSON **value);
 int crumb_state_remove_raw(crumb_state *st, const char *key);
 int crumb_state_clear(crumb_state *st);
+
+/* Edit the value of key in place (cart[item]++ and the like).  fn gets
+ * in *value a new copy of the stored value, or NULL when key is absent,
+ * and may change it, replace it (freeing what it replaces) or set it to
+ * NULL to remove key.  Whatever *value holds when fn returns is the
+ * library's: on 0 it becomes the value of key (inserted as by
+ * crumb_state_insert: a value equal to the stored one is not a change,
+ * the client map's cookie must still fit, else CRUMB_E_TOO_LARGE and no
+ * change); on non-zero it is freed, nothing changes and that value is
+ * returned as is.  fn must not call the library on st.  Values borrowed
+ * for key end when it changes; others stay valid. */
+typedef int (*crumb_edit_fn)(cJSON **value, void *ud);
+int crumb_state_edit(crumb_state *st, const char *key, crumb_edit_fn fn,
+    void *ud);
+
 int crumb_state_len(crumb_state *st, size_t *n);
 /* Calls fn for each entry in insertion order; stops when fn != 0 and
  * returns that value. */

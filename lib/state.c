@@ -370,6 +370,31 @@ crumb_state_clear(crumb_state *st)
 }
 
 CRUMB_API int
+crumb_state_edit(crumb_state *st, const char *key, crumb_edit_fn fn, void *ud)
+{
+	const cJSON *old;
+	cJSON *v = NULL;
+	int rc;
+
+	if (st == NULL || key == NULL || fn == NULL)
+		return CRUMB_E_INVAL;
+	if ((rc = crumb_state_ready(st)) != CRUMB_OK)
+		return rc;
+	old = cJSON_GetObjectItemCaseSensitive(st->map, key);
+	if (old != NULL && (v = cJSON_Duplicate(old, 1)) == NULL)
+		return CRUMB_E_NOMEM;
+	if ((rc = fn(&v, ud)) != 0) {
+		cJSON_Delete(v);
+		return rc;
+	}
+	/* insert and remove decide whether it is a change, journal it and
+	 * check the cookie's size. */
+	if (v != NULL)
+		return crumb_state_insert(st, key, v);
+	return old != NULL ? crumb_state_remove(st, key, NULL) : CRUMB_OK;
+}
+
+CRUMB_API int
 crumb_state_len(crumb_state *st, size_t *n)
 {
 	int rc;
