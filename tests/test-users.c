@@ -127,13 +127,7 @@ run_own(crumb_store *store)
 	CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "n", 1));
 	CHECK_OK(crumb_session_finish_str(s, &h));
 	CHECK(crumb_session_status(s) == CRUMB_STATUS_INVALIDATED);
-	{
-		char *line = tcookie_line(h, "id"), val[32];
-
-		CHECK(line != NULL && tcookie_attr(line, "Max-Age", val,
-		    sizeof(val)) && strcmp(val, "0") == 0);
-		free(line);
-	}
+	CHECK(tmax_age(h) == 0);
 	crumb_free(h);
 	h = NULL;
 	crumb_session_free(s);
