@@ -133,6 +133,8 @@ crumb_session_finish(crumb_session *s, crumb_write_fn write, void *ud)
 	/* After a store failure nothing written would be true. */
 	if (s->store_err != CRUMB_OK)
 		return s->store_err;
+	if (s->cfg->store == NULL)
+		return crumb_session_fail(s, CRUMB_E_STATE, "no store configured");
 	rc = s->invalidated ? finish_invalidated(s, &b) : finish_live(s, &b);
 	if (rc != CRUMB_OK) {
 		crumb_buf_release(&b);

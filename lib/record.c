@@ -101,7 +101,13 @@ crumb_record_usable(const crumb_session *s)
 {
 	int rc = crumb_session_usable(s);
 
-	return rc != CRUMB_OK ? rc : s->store_err;
+	if (rc != CRUMB_OK)
+		return rc;
+	/* begin refuses a config without a store; this is one whose store
+	 * was taken away during the request. */
+	if (s->cfg->store == NULL)
+		return CRUMB_E_STATE;
+	return s->store_err;
 }
 
 /* The store knows the record by id from now on. */
