@@ -365,7 +365,7 @@ crumb_config_set_persistent(crumb_config *cfg, int on)
 CRUMB_API int
 crumb_config_set_ttl(crumb_config *cfg, int64_t seconds)
 {
-	if (cfg == NULL || seconds <= 0)
+	if (cfg == NULL || seconds <= 0 || seconds > CRUMB_TTL_MAX)
 		return CRUMB_E_INVAL;
 	cfg->ttl = seconds;
 	return CRUMB_OK;
@@ -375,7 +375,7 @@ CRUMB_API int
 crumb_config_set_ttl_extension(crumb_config *cfg, crumb_ttl_policy p,
     int64_t threshold)
 {
-	if (cfg == NULL || threshold < 0 ||
+	if (cfg == NULL || threshold < 0 || threshold > CRUMB_TTL_MAX ||
 	    (p != CRUMB_TTL_ON_REQUEST && p != CRUMB_TTL_ON_CHANGE))
 		return CRUMB_E_INVAL;
 	cfg->ttl_policy = p;
@@ -386,7 +386,7 @@ crumb_config_set_ttl_extension(crumb_config *cfg, crumb_ttl_policy p,
 CRUMB_API int
 crumb_config_set_absolute_lifetime(crumb_config *cfg, int64_t seconds)
 {
-	if (cfg == NULL || seconds < 0)
+	if (cfg == NULL || seconds < 0 || seconds > CRUMB_TTL_MAX)
 		return CRUMB_E_INVAL;
 	cfg->absolute = seconds;
 	return CRUMB_OK;
@@ -405,8 +405,10 @@ crumb_config_set_clock(crumb_config *cfg, crumb_clock_fn fn, void *ud)
 int64_t
 crumb_now(const crumb_config *cfg)
 {
-	return cfg->clock != NULL ? cfg->clock(cfg->clock_ud) :
+	int64_t now = cfg->clock != NULL ? cfg->clock(cfg->clock_ud) :
 	    (int64_t)time(NULL);
+
+	return now < 0 ? 0 : now > CRUMB_TIME_MAX ? CRUMB_TIME_MAX : now;
 }
 
 const char *

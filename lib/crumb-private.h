@@ -22,6 +22,10 @@
 #define CRUMB_COOKIE_HEADER_MAX (64 * 1024) /* longer Cookie headers are ignored */
 #define CRUMB_CSRF_KEY "_csrf"
 #define CRUMB_ERRMSG_LEN 256
+/* Latest time the library works with (9999-12-31T23:59:59Z): clocks,
+ * cookies and records are kept within 0..CRUMB_TIME_MAX, so that adding
+ * a TTL (at most CRUMB_TTL_MAX) never overflows. */
+#define CRUMB_TIME_MAX INT64_C(253402300799)
 
 /* ---- util.c ---- */
 void crumb_fmt(char *buf, size_t len, const char *fmt, ...)
@@ -175,6 +179,7 @@ struct crumb_state {
 	 * until reset, so values handed out of it stay valid. */
 	crumb_shared *shared;
 	int modified;
+	int lent;                /* values were handed out of map */
 	/* Journal of changes since the last save, replayed on top of a
 	 * fresher copy when a concurrent update wins the race. */
 	cJSON *journal;          /* array of [op, key, value] */
@@ -207,6 +212,7 @@ struct crumb_store {
 const char *crumb_store_msg(const crumb_store *st);
 
 /* ---- session.c ---- */
+typedef struct crumb_kept crumb_kept;       /* record.c */
 struct crumb_session {
 	crumb_config *cfg;
 	crumb_jar jar;
@@ -231,11 +237,13 @@ struct crumb_session {
 	int pending_delete;      /* record to remove at the next persist */
 	int locked;              /* inside atomic_locked: no replay needed */
 	int lost;                /* record vanished under a concurrent update */
+	int store_err;           /* first store failure: sticky */
 	int wrote;               /* record written in this request */
 	int extended;            /* ... and its expiry pushed back */
 	int64_t version;
 	int64_t rec_expires;
 	char *user;
+	int user_lent;           /* get_user handed it out */
 	int user_changed;        /* set_user changed it (status) */
 	int user_dirty;          /* ... and it is not written yet */
 	/* expiry override */
@@ -246,6 +254,10 @@ struct crumb_session {
 	crumb_state server;
 	crumb_state client;
 	crumb_out_cookie *queued;
+	/* Maps and users replaced while values were lent out of them,
+	 * freed with the session; spare: nodes reserved for that. */
+	crumb_kept *kept, *spare;
+	unsigned n_spare;
 	char errmsg[CRUMB_ERRMSG_LEN];
 	/* label (user.c): what set_label asked for, and what the store
 	 * holds for the record whose hash is label_of */
@@ -257,13 +269,35 @@ struct crumb_session {
 };
 int crumb_session_fail(crumb_session *s, int err, const char *detail);
 int crumb_session_usable(const crumb_session *s);
-void crumb_session_set_rec_id(crumb_session *s, const uint8_t *id);
-const uint8_t *crumb_session_rec_hash(crumb_session *s);
 int64_t crumb_session_ttl(const crumb_session *s);
 int crumb_session_persistent(const crumb_session *s);
-int crumb_session_load_record(crumb_session *s);
 int crumb_session_ensure_id(crumb_session *s);
+
+/* ---- finish.c ---- */
 int crumb_session_client_fits(crumb_session *s, const cJSON *client);
+
+/* ---- record.c: the stored record and what it hands out ---- */
+/* crumb_session_usable, then the sticky store failure, if any. */
+int crumb_record_usable(const crumb_session *s);
+/* Replace the server map and the user with the stored record. */
+int crumb_record_load(crumb_session *s);
+/* Write what changed; replay: reload and replay on a conflict. */
+int crumb_record_persist(crumb_session *s, int replay);
+int crumb_record_remove(crumb_session *s);
+/* Rename a cycled ID and, with extend, push the expiry back, without
+ * writing the state. */
+int crumb_record_touch(crumb_session *s, int extend);
+int crumb_record_ttl_due(const crumb_session *s);
+/* now + TTL, capped at the end of the absolute lifetime. */
+int64_t crumb_record_expiry(const crumb_session *s);
+void crumb_record_set_id(crumb_session *s, const uint8_t *id);
+const uint8_t *crumb_record_hash(crumb_session *s);
+/* Keep map / shared / user (any may be NULL) until the session is
+ * freed; a node reserved with crumb_record_reserve(s, n) is used. */
+int crumb_record_reserve(crumb_session *s, unsigned n);
+void crumb_record_keep(crumb_session *s, cJSON *map, crumb_shared *sh,
+    char *user);
+void crumb_record_release(crumb_session *s);
 
 /* ---- user.c ---- */
 /* A label as listings show it (crumb_session_set_label's rules) into

@@ -227,6 +227,9 @@ typedef int64_t (*crumb_clock_fn)(void *ud);
 
 #define CRUMB_KEY_LEN 32        /* AES-256 */
 #define CRUMB_COOKIE_MAX 4096   /* name=value plus attributes */
+/* Longest TTL, threshold or lifetime any setter takes (10 years); a
+ * cookie that claims a longer TTL is not a session cookie. */
+#define CRUMB_TTL_MAX 315360000
 
 /* Defaults: cookie "id", Path=/, no Domain, Secure, HttpOnly,
  * SameSite=Lax, persistent (Max-Age = TTL), TTL 86400 s, extension on
@@ -274,14 +277,22 @@ int crumb_config_set_same_site(crumb_config *cfg, crumb_same_site ss);
 int crumb_config_set_host_prefix(crumb_config *cfg, int on);
 /* Non-zero: Max-Age = TTL.  Zero: browser-session cookie. */
 int crumb_config_set_persistent(crumb_config *cfg, int on);
+/* 1..CRUMB_TTL_MAX seconds, else CRUMB_E_INVAL. */
 int crumb_config_set_ttl(crumb_config *cfg, int64_t seconds);
 /* Under ON_REQUEST the expiry is pushed back when at least threshold
- * seconds passed since the last extension (0: every request). */
+ * seconds passed since the last extension (0: every request).
+ * threshold 0..CRUMB_TTL_MAX, else CRUMB_E_INVAL. */
 int crumb_config_set_ttl_extension(crumb_config *cfg, crumb_ttl_policy p,
     int64_t threshold);
-/* 0 disables the absolute lifetime. */
+/* 0..CRUMB_TTL_MAX seconds (else CRUMB_E_INVAL); 0 disables it.  A
+ * session ends this long after it started, counted from the earlier of
+ * the start its cookie carries and the store's creation time of its
+ * record: a record older than that is not loaded (the session starts
+ * over empty and finish deletes it), and no write or extension sets an
+ * expiry past it. */
 int crumb_config_set_absolute_lifetime(crumb_config *cfg, int64_t seconds);
-/* Injectable clock (unix seconds); NULL restores time(). */
+/* Injectable clock (unix seconds; values outside 0..year 9999 are
+ * clamped to that range); NULL restores time(). */
 int crumb_config_set_clock(crumb_config *cfg, crumb_clock_fn fn, void *ud);
 
 /* ------------------------------------------------------------------ */
@@ -299,8 +310,32 @@ typedef enum crumb_status {
 
 /* Start a request.  cookie_header is the raw Cookie header (may be NULL).
  * A missing, malformed, forged, expired or unknown-key session cookie
- * gives a fresh session, never an error.  cfg is borrowed and must
- * outlive the session.  New; crumb_session_free. */
+ * (or one claiming a TTL over CRUMB_TTL_MAX) gives a fresh session,
+ * never an error.  cfg is borrowed and must outlive the session, and
+ * must have a key (else CRUMB_E_NOKEY) and a store (else CRUMB_E_STATE:
+ * crumb_store_memory_new serves a program that keeps nothing on the
+ * server).  New; crumb_session_free.
+ *
+ * Store failures are sticky: once a store call made for this session
+ * fails (CRUMB_E_BUSY, _STORE, _FULL, _READONLY, _CORRUPT, _CANTOPEN or
+ * any other error the store reports), every later call that needs the
+ * server state (crumb_session_load, _save, _atomic, _clear, _delete,
+ * _set_user, _get_user, crumb_state_* on the server map) returns that
+ * error, and crumb_session_finish returns it and writes nothing: no
+ * record and no Set-Cookie line (not even queued ones), so the program
+ * answers 503.  CRUMB_E_CONFLICT after crumb_session_atomic's retries
+ * and the abort code of an atomic fn are not store failures: the state
+ * was restored and the session goes on.
+ *
+ * Borrowed values (crumb_session_get_user, crumb_session_csrf_token,
+ * crumb_state_get*, the values crumb_state_foreach passes) stay valid
+ * until the session is freed, except that a change of that very value
+ * ends them: crumb_state_insert, _remove or _edit of the same key,
+ * crumb_state_clear (or crumb_session_clear) of that map, and
+ * crumb_session_set_user for the user.  Reloads (crumb_session_atomic,
+ * a save or finish that replays over another request's write,
+ * crumb_session_delete) do not end them: a borrowed value then still
+ * reads what it was when borrowed, not the reloaded state. */
 int crumb_session_begin(crumb_config *cfg, const char *cookie_header,
     crumb_session **out);
 /* Same with getenv("HTTP_COOKIE"). */
@@ -313,7 +348,8 @@ void crumb_session_free(crumb_session *s);
 crumb_state *crumb_session_server(crumb_session *s);
 crumb_state *crumb_session_client(crumb_session *s);
 
-/* Empty the server-side state; the record stays. */
+/* Empty the server-side state; the record stays, and so does the user
+ * the session is tied to (crumb_session_set_user(s, NULL) unties it). */
 int crumb_session_clear(crumb_session *s);
 /* Delete the server record; the cookie stays. */
 int crumb_session_delete(crumb_session *s);
@@ -323,13 +359,19 @@ int crumb_session_invalidate(crumb_session *s);
 /* New ID, same state; the old ID stops working at finish. */
 int crumb_session_cycle_id(crumb_session *s);
 
-/* Tie the session to a user (NULL unties).  Stored in an indexed column. */
+#define CRUMB_USER_MAX 255
+
+/* Tie the session to a user (NULL unties).  Stored in an indexed column.
+ * A user is 1 to CRUMB_USER_MAX bytes of UTF-8 without control
+ * characters (below 0x20, 0x7f); anything else is CRUMB_E_INVAL. */
 int crumb_session_set_user(crumb_session *s, const char *user);
-/* Borrowed; NULL when none.  Loads the server state. */
+/* Borrowed; NULL when none.  Loads the server state.  Valid until
+ * crumb_session_set_user or crumb_session_free (reloads keep it). */
 int crumb_session_get_user(crumb_session *s, const char **user);
 
-/* Per-session expiry: ttl seconds (0: the configured TTL) and a persistent
- * (Max-Age) or browser-session cookie; kept for later requests. */
+/* Per-session expiry: ttl seconds (0: the configured TTL; at most
+ * CRUMB_TTL_MAX, else CRUMB_E_INVAL) and a persistent (Max-Age) or
+ * browser-session cookie; kept for later requests. */
 int crumb_session_set_expiry(crumb_session *s, int64_t ttl, int persistent);
 
 /* Load the server state now (otherwise done on first access). */
@@ -374,7 +416,9 @@ const char *crumb_session_errmsg(const crumb_session *s);
 /* ------------------------------------------------------------------ */
 /* State maps: string keys -> JSON values.                            */
 
-/* Borrowed; valid until this key changes or the session is freed. */
+/* Borrowed; valid until this key is inserted, removed or edited, the
+ * map is cleared, or the session is freed (reloads keep it: see
+ * crumb_session_begin). */
 int crumb_state_get(crumb_state *st, const char *key, const cJSON **value);
 int crumb_state_get_string(crumb_state *st, const char *key,
     const char **value);
@@ -395,6 +439,21 @@ int crumb_state_insert_bool(crumb_state *st, const char *key, int v);
 int crumb_state_remove(crumb_state *st, const char *key, cJSON **value);
 int crumb_state_remove_raw(crumb_state *st, const char *key);
 int crumb_state_clear(crumb_state *st);
+
+/* Edit the value of key in place (cart[item]++ and the like).  fn gets
+ * in *value a new copy of the stored value, or NULL when key is absent,
+ * and may change it, replace it (freeing what it replaces) or set it to
+ * NULL to remove key.  Whatever *value holds when fn returns is the
+ * library's: on 0 it becomes the value of key (inserted as by
+ * crumb_state_insert: a value equal to the stored one is not a change,
+ * the client map's cookie must still fit, else CRUMB_E_TOO_LARGE and no
+ * change); on non-zero it is freed, nothing changes and that value is
+ * returned as is.  fn must not call the library on st.  Values borrowed
+ * for key end when it changes; others stay valid. */
+typedef int (*crumb_edit_fn)(cJSON **value, void *ud);
+int crumb_state_edit(crumb_state *st, const char *key, crumb_edit_fn fn,
+    void *ud);
+
 int crumb_state_len(crumb_state *st, size_t *n);
 /* Calls fn for each entry in insertion order; stops when fn != 0 and
  * returns that value. */
@@ -426,7 +485,15 @@ int crumb_cookie_remove(crumb_session *s, const char *name,
 /* ------------------------------------------------------------------ */
 /* Sessions of a user.                                                */
 
-/* Delete every session of user; *deleted (may be NULL) gets the count. */
+/* Delete every session of user; *deleted (may be NULL) gets the count.
+ * A session of the current request that belongs to user loses its
+ * record too, but the session object is not told: what it loaded stays
+ * readable; a state not loaded yet loads empty and without a user;
+ * a change to the server state makes finish find the record gone and
+ * end the session (expiring cookie, CRUMB_STATUS_INVALIDATED), while a
+ * request that changes nothing keeps sending the cookie of a record
+ * that no longer exists (the next request starts empty).  To sign the
+ * current request out as well, call crumb_session_invalidate(s). */
 int crumb_user_logout_all(crumb_config *cfg, const char *user,
     uint64_t *deleted);
 /* Call fn for each active session of user (stops when fn != 0).  info

@@ -185,11 +185,14 @@ read_payload(const uint8_t *plain, size_t len, crumb_payload *p)
 	p->expires = get64(q + 8);
 	q += 16;
 	if (flags & F_TTL) {
-		if (end - q < 8 || (p->ttl = get64(q)) <= 0)
+		if (end - q < 8 || (p->ttl = get64(q)) <= 0 ||
+		    p->ttl > CRUMB_TTL_MAX)
 			return CRUMB_E_PARSE;
 		q += 8;
 	}
-	if (p->created < 0 || p->expires < 0)
+	/* Times we never seal: not our cookie. */
+	if (p->created < 0 || p->created > CRUMB_TIME_MAX ||
+	    p->expires < 0 || p->expires > CRUMB_TIME_MAX)
 		return CRUMB_E_PARSE;
 	p->persistent = flags & F_PERSIST_SET ? (flags & F_PERSIST) != 0 : -1;
 	if (q < end) {

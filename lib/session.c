@@ -1,7 +1,7 @@
 /*
- * A request's session: begin (read the cookie), lazy loading of the
- * server record, and the operations on the session as a whole.
- * Persisting and emitting headers is in finish.c.
+ * A request's session: begin (read the cookie) and the operations on
+ * the session as a whole.  The stored record is record.c's; emitting
+ * headers is finish.c's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +83,8 @@ crumb_session_begin(crumb_config *cfg, const char *cookie_header,
 		return CRUMB_E_INVAL;
 	if (!cfg->has_current)
 		return CRUMB_E_NOKEY;
+	if (cfg->store == NULL)
+		return CRUMB_E_STATE;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return CRUMB_E_NOMEM;
 	s->cfg = cfg;
@@ -99,7 +101,7 @@ crumb_session_begin(crumb_config *cfg, const char *cookie_header,
 		s->in.client = NULL;
 		if (s->in.has_id) {
 			memcpy(s->id, s->in.id, CRUMB_ID_LEN);
-			crumb_session_set_rec_id(s, s->in.id);
+			crumb_record_set_id(s, s->in.id);
 			s->has_id = 1;
 		}
 		s->ttl = s->in.ttl;
@@ -134,6 +136,7 @@ crumb_session_free(crumb_session *s)
 	cJSON_Delete(s->in.client);
 	crumb_state_reset(&s->server);
 	crumb_state_reset(&s->client);
+	crumb_record_release(s);
 	for (c = s->queued; c != NULL; c = next) {
 		next = c->next;
 		free(c->line);
@@ -156,85 +159,6 @@ crumb_session_client(crumb_session *s)
 	return s != NULL ? &s->client : NULL;
 }
 
-static int
-store_rc(crumb_session *s, int rc)
-{
-	return crumb_session_fail(s, rc, crumb_store_msg(s->cfg->store));
-}
-
-/* The store knows the record by id from now on. */
-void
-crumb_session_set_rec_id(crumb_session *s, const uint8_t *id)
-{
-	memcpy(s->rec_id, id, CRUMB_ID_LEN);
-	s->has_rec_id = 1;
-	s->rec_hash_ok = 0;
-}
-
-/* The SHA-256 of rec_id, hashed once per ID: a request asks the store
- * by it several times (load, lock, update). */
-const uint8_t *
-crumb_session_rec_hash(crumb_session *s)
-{
-	if (!s->rec_hash_ok) {
-		crumb_sha256(s->rec_id, CRUMB_ID_LEN, s->rec_hash);
-		s->rec_hash_ok = 1;
-	}
-	return s->rec_hash;
-}
-
-/* Replace the server map with the stored record (or an empty map). */
-int
-crumb_session_load_record(crumb_session *s)
-{
-	crumb_store *st = s->cfg->store;
-	crumb_record rec;
-	crumb_shared *shared = NULL;
-	cJSON *map = NULL;
-	char *user = NULL;
-	int rc;
-
-	if (st == NULL)
-		return crumb_session_fail(s, CRUMB_E_STATE, "no store configured");
-	s->exists = 0;
-	if (s->has_rec_id && !s->pending_delete) {
-		memset(&rec, 0, sizeof(rec));
-		rc = st->ops->load(st->ctx, crumb_session_rec_hash(s), s->now,
-		    &rec);
-		if (rc == CRUMB_OK) {
-			if (rec.user != NULL &&
-			    (user = crumb_strdup(rec.user)) == NULL)
-				return CRUMB_E_NOMEM;
-			rc = crumb_scache_parse(s->cfg, crumb_session_rec_hash(s),
-			    rec.state, rec.state_len, &map, &shared);
-			if (rc != CRUMB_OK) {
-				free(user);
-				return rc != CRUMB_E_CORRUPT ? rc :
-				    crumb_session_fail(s, CRUMB_E_CORRUPT,
-				    "stored state is not a JSON object");
-			}
-			s->exists = 1;
-			s->version = rec.version;
-			s->rec_expires = rec.expires;
-			crumb_session_label_loaded(s, rec.label);
-		} else if (rc != CRUMB_E_NOT_FOUND) {
-			return store_rc(s, rc);
-		}
-	}
-	if (map == NULL && (map = cJSON_CreateObject()) == NULL)
-		return CRUMB_E_NOMEM;
-	crumb_state_reset(&s->server);
-	crumb_state_set_map(&s->server, map, shared);
-	if (!s->user_changed) {
-		free(s->user);
-		s->user = user;
-	} else {
-		free(user);
-	}
-	s->loaded = 1;
-	return CRUMB_OK;
-}
-
 /* May the session still be changed? */
 int
 crumb_session_usable(const crumb_session *s)
@@ -251,11 +175,11 @@ crumb_session_usable(const crumb_session *s)
 CRUMB_API int
 crumb_session_load(crumb_session *s)
 {
-	int rc = crumb_session_usable(s);
+	int rc = crumb_record_usable(s);
 
 	if (rc != CRUMB_OK)
 		return rc;
-	return s->loaded ? CRUMB_OK : crumb_session_load_record(s);
+	return s->loaded ? CRUMB_OK : crumb_record_load(s);
 }
 
 CRUMB_API int
@@ -280,9 +204,11 @@ crumb_session_delete(crumb_session *s)
 	cJSON_Delete(s->server.journal);
 	s->server.journal = NULL;
 	if (s->server.map->child != NULL) {
-		cJSON *fresh = cJSON_CreateObject();
+		cJSON *fresh;
 
-		if (fresh == NULL)
+		if ((rc = crumb_record_reserve(s, 1)) != CRUMB_OK)
+			return rc;
+		if ((fresh = cJSON_CreateObject()) == NULL)
 			return CRUMB_E_NOMEM;
 		crumb_state_set_map(&s->server, fresh, NULL);
 	}
@@ -326,13 +252,30 @@ crumb_session_cycle_id(crumb_session *s)
 	return CRUMB_OK;
 }
 
+/* A user name goes into an indexed column and into listings: 1 to
+ * CRUMB_USER_MAX bytes of UTF-8 without control characters. */
+static int
+user_valid(const char *user)
+{
+	size_t n = strlen(user), i;
+
+	if (n == 0 || n > CRUMB_USER_MAX || !crumb_utf8_valid(user, n))
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)user[i] < 0x20 || user[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 CRUMB_API int
 crumb_session_set_user(crumb_session *s, const char *user)
 {
 	char *copy = NULL;
-	int rc = crumb_session_load(s);
+	int rc;
 
-	if (rc != CRUMB_OK)
+	if (s == NULL || (user != NULL && !user_valid(user)))
+		return CRUMB_E_INVAL;
+	if ((rc = crumb_session_load(s)) != CRUMB_OK)
 		return rc;
 	if ((user == NULL && s->user == NULL) ||
 	    (user != NULL && s->user != NULL && strcmp(user, s->user) == 0))
@@ -341,6 +284,7 @@ crumb_session_set_user(crumb_session *s, const char *user)
 		return CRUMB_E_NOMEM;
 	free(s->user);
 	s->user = copy;
+	s->user_lent = 0;
 	s->user_changed = 1;
 	s->user_dirty = 1;
 	return CRUMB_OK;
@@ -357,6 +301,7 @@ crumb_session_get_user(crumb_session *s, const char **user)
 	if ((rc = crumb_session_load(s)) != CRUMB_OK)
 		return rc;
 	*user = s->user;
+	s->user_lent = 1;
 	return CRUMB_OK;
 }
 
@@ -367,7 +312,7 @@ crumb_session_set_expiry(crumb_session *s, int64_t ttl, int persistent)
 
 	if (rc != CRUMB_OK)
 		return rc;
-	if (ttl < 0)
+	if (ttl < 0 || ttl > CRUMB_TTL_MAX)
 		return CRUMB_E_INVAL;
 	s->ttl = ttl;
 	s->persistent = persistent != 0;

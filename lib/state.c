@@ -14,12 +14,12 @@ int
 crumb_state_ready(crumb_state *st)
 {
 	crumb_session *s = st->s;
-	int rc = crumb_session_usable(s);
+	int rc = st->server ? crumb_record_usable(s) : crumb_session_usable(s);
 
 	if (rc != CRUMB_OK)
 		return rc;
 	if (st->server && !s->loaded)
-		return crumb_session_load_record(s);
+		return crumb_record_load(s);
 	/* The client map is made on first use: a request that never looks
 	 * at an empty client state never allocates one. */
 	if (st->map == NULL && (st->map = cJSON_CreateObject()) == NULL)
@@ -27,21 +27,30 @@ crumb_state_ready(crumb_state *st)
 	return CRUMB_OK;
 }
 
-/* Replace the map (dropping the old one, or the reference it was
- * borrowed under); sh: the cached tree map is borrowed from, or NULL. */
+/* Replace the map; sh: the cached tree map is borrowed from, or NULL.
+ * The old map (and the reference it was borrowed under) is freed, or,
+ * when values were lent out of it, kept until the session is freed. */
 void
 crumb_state_set_map(crumb_state *st, cJSON *map, crumb_shared *sh)
 {
-	if (st->shared == NULL || st->map != st->shared->map)
-		cJSON_Delete(st->map);
-	crumb_shared_release(st->shared);
+	cJSON *own = st->shared == NULL || st->map != st->shared->map ?
+	    st->map : NULL;
+
+	if (st->lent && st->map != NULL) {
+		crumb_record_keep(st->s, own, st->shared, NULL);
+	} else {
+		cJSON_Delete(own);
+		crumb_shared_release(st->shared);
+	}
 	st->map = map;
 	st->shared = sh;
+	st->lent = 0;
 }
 
 void
 crumb_state_reset(crumb_state *st)
 {
+	st->lent = 0;           /* the session is going: nothing to keep */
 	crumb_state_set_map(st, NULL, NULL);
 	cJSON_Delete(st->journal);
 	st->journal = NULL;
@@ -140,7 +149,9 @@ crumb_state_replay(cJSON *map, const cJSON *journal_)
 	return CRUMB_OK;
 }
 
-/* Client state: apply the change to a copy, keep it only if it fits. */
+/* Client state: try the change on a copy; when the cookie still fits,
+ * move the value into the map itself, so that values lent out for
+ * other keys stay where they are. */
 static int
 client_insert(crumb_state *st, const char *key, cJSON *value)
 {
@@ -156,8 +167,10 @@ client_insert(crumb_state *st, const char *key, cJSON *value)
 		cJSON_Delete(copy);
 		return rc;
 	}
-	cJSON_Delete(st->map);
-	st->map = copy;
+	value = cJSON_DetachItemFromObjectCaseSensitive(copy, key);
+	cJSON_Delete(copy);
+	if ((rc = put(st->map, key, value)) != CRUMB_OK)
+		return rc;
 	st->modified = 1;
 	return CRUMB_OK;
 }
@@ -249,6 +262,7 @@ crumb_state_get(crumb_state *st, const char *key, const cJSON **value)
 	if ((v = cJSON_GetObjectItemCaseSensitive(st->map, key)) == NULL)
 		return CRUMB_E_NOT_FOUND;
 	*value = v;
+	st->lent = 1;
 	return CRUMB_OK;
 }
 
@@ -356,6 +370,31 @@ crumb_state_clear(crumb_state *st)
 }
 
 CRUMB_API int
+crumb_state_edit(crumb_state *st, const char *key, crumb_edit_fn fn, void *ud)
+{
+	const cJSON *old;
+	cJSON *v = NULL;
+	int rc;
+
+	if (st == NULL || key == NULL || fn == NULL)
+		return CRUMB_E_INVAL;
+	if ((rc = crumb_state_ready(st)) != CRUMB_OK)
+		return rc;
+	old = cJSON_GetObjectItemCaseSensitive(st->map, key);
+	if (old != NULL && (v = cJSON_Duplicate(old, 1)) == NULL)
+		return CRUMB_E_NOMEM;
+	if ((rc = fn(&v, ud)) != 0) {
+		cJSON_Delete(v);
+		return rc;
+	}
+	/* insert and remove decide whether it is a change, journal it and
+	 * check the cookie's size. */
+	if (v != NULL)
+		return crumb_state_insert(st, key, v);
+	return old != NULL ? crumb_state_remove(st, key, NULL) : CRUMB_OK;
+}
+
+CRUMB_API int
 crumb_state_len(crumb_state *st, size_t *n)
 {
 	int rc;
@@ -379,6 +418,7 @@ crumb_state_foreach(crumb_state *st, crumb_entry_fn fn, void *ud)
 		return CRUMB_E_INVAL;
 	if ((rc = crumb_state_ready(st)) != CRUMB_OK)
 		return rc;
+	st->lent = 1;
 	cJSON_ArrayForEach(it, st->map) {
 		if ((rc = fn(it->string, it, ud)) != 0)
 			return rc;

@@ -59,7 +59,7 @@ crumb_session_is_current(crumb_session *s, const crumb_session_info *info)
 	if (s == NULL || info == NULL || !s->has_rec_id ||
 	    !parse_hash(info->id_hash, hash))
 		return 0;
-	return memcmp(hash, crumb_session_rec_hash(s), CRUMB_HASH_LEN) == 0;
+	return memcmp(hash, crumb_record_hash(s), CRUMB_HASH_LEN) == 0;
 }
 
 #define REVOKE_TRIES 8
@@ -188,7 +188,7 @@ crumb_session_logout_others(crumb_session *s, uint64_t *deleted)
 	if (s->user == NULL)
 		return CRUMB_E_NOT_FOUND;
 	memset(&o, 0, sizeof(o));
-	o.keep = s->has_rec_id ? crumb_session_rec_hash(s) : NULL;
+	o.keep = s->has_rec_id ? crumb_record_hash(s) : NULL;
 	rc = revoke_others(s, &o, &n);
 	free(o.hash);
 	if (deleted != NULL)
@@ -267,7 +267,7 @@ crumb_session_label_loaded(crumb_session *s, const char *label)
 	if (s->cfg->store->ops->set_label == NULL)
 		return;
 	(void)crumb_label_clean(label, s->label_stored);
-	memcpy(s->label_of, crumb_session_rec_hash(s), CRUMB_HASH_LEN);
+	memcpy(s->label_of, crumb_record_hash(s), CRUMB_HASH_LEN);
 	s->label_known = 1;
 }
 
@@ -283,7 +283,7 @@ crumb_session_label_store(crumb_session *s)
 		return CRUMB_OK;
 	/* What the store holds is known for the record loaded; a record
 	 * created or renamed since gets the label written. */
-	hash = crumb_session_rec_hash(s);
+	hash = crumb_record_hash(s);
 	if (s->label_known && memcmp(s->label_of, hash, CRUMB_HASH_LEN) == 0 &&
 	    strcmp(s->label, s->label_stored) == 0)
 		return CRUMB_OK;

@@ -217,6 +217,19 @@ tcookie_attr(const char *line, const char *attr, char *val, size_t vlen)
 	return 0;
 }
 
+int64_t
+tmax_age(const char *headers)
+{
+	char *line = tcookie_line(headers, "id");
+	char v[32];
+	int64_t r = -1;
+
+	if (line != NULL && tcookie_attr(line, "Max-Age", v, sizeof(v)))
+		r = strtoll(v, NULL, 10);
+	free(line);
+	return r;
+}
+
 int
 tcount_set_cookie(const char *headers)
 {

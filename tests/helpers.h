@@ -60,6 +60,8 @@ const char *tpair_value(const char *pair);
  * not NULL it gets the attribute's value ("" for flags). */
 int tcookie_attr(const char *line, const char *attr, char *val,
     size_t vlen);
+/* Max-Age of the session cookie "id" in headers, -1 when none. */
+int64_t tmax_age(const char *headers);
 /* Number of "Set-Cookie:" lines. */
 int tcount_set_cookie(const char *headers);
 

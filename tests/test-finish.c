@@ -54,19 +54,6 @@ visit(crumb_config *cfg, char **pair, int64_t t)
 	return alive;
 }
 
-static long
-max_age(const char *pair_headers)
-{
-	char *line = tcookie_line(pair_headers, "id");
-	char v[32];
-	long r = -1;
-
-	if (line != NULL && tcookie_attr(line, "Max-Age", v, sizeof(v)))
-		r = strtol(v, NULL, 10);
-	free(line);
-	return r;
-}
-
 static void
 test_new_visitor(crumb_config *cfg)
 {
@@ -178,7 +165,7 @@ test_on_request(void)
 		CHECK_OK(tend(s, "id", &h, &out));
 		CHECK(tmap_counts(map)->touch + tmap_counts(map)->update == 1);
 		CHECK(out != NULL);
-		CHECK(h != NULL && max_age(h) == 1000);
+		CHECK(h != NULL && tmax_age(h) == 1000);
 		free(h);
 	}
 	if (out != NULL) {
@@ -224,7 +211,7 @@ test_on_request(void)
 		CHECK_OK(tend(s, "id", &h, &out));
 		CHECK(tmap_counts(map)->update == 1);
 		CHECK(out != NULL);
-		CHECK(h != NULL && max_age(h) == 1000);
+		CHECK(h != NULL && tmax_age(h) == 1000);
 		free(h);
 	}
 	/* The old cookie's expiry (T+1000) has passed, the record lives on
@@ -306,7 +293,7 @@ test_expiry_override(void)
 	s = tbegin(cfg, NULL);
 	CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "n", 1));
 	CHECK_OK(tend(s, "id", &h, NULL));
-	CHECK(h != NULL && max_age(h) == 500);
+	CHECK(h != NULL && tmax_age(h) == 500);
 	free(h);
 
 	TEST("config browser-session: no Max-Age / Expires");
@@ -330,7 +317,7 @@ test_expiry_override(void)
 	CHECK_OK(crumb_session_set_expiry(s, 7 * 86400, 1));
 	h = NULL;
 	CHECK_OK(tend(s, "id", &h, &pair));
-	CHECK(h != NULL && max_age(h) == 7 * 86400);
+	CHECK(h != NULL && tmax_age(h) == 7 * 86400);
 	free(h);
 	REQUIRE(pair != NULL);
 	/* Kept for later requests: past the configured TTL it still lives,
@@ -341,7 +328,7 @@ test_expiry_override(void)
 	CHECK_OK(crumb_state_insert_string(crumb_session_client(s), "c", "x"));
 	h = NULL;
 	CHECK_OK(tend(s, "id", &h, NULL));
-	CHECK(h != NULL && max_age(h) > 500);
+	CHECK(h != NULL && tmax_age(h) > 500);
 	free(h);
 	free(pair);
 	clk.now = T_START;
@@ -386,7 +373,7 @@ test_expiry_override(void)
 	h = NULL;
 	pair = NULL;
 	CHECK_OK(tend(s, "id", &h, &pair));
-	CHECK(h != NULL && max_age(h) == 50);
+	CHECK(h != NULL && tmax_age(h) == 50);
 	free(h);
 	REQUIRE(pair != NULL);
 	CHECK(!visit(cfg, &pair, T_START + 51));

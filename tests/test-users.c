@@ -45,6 +45,97 @@ hexhash(const char *h)
 	return 1;
 }
 
+/* What logout_all and clear do to the current request's own session,
+ * and which user names set_user takes. */
+static void
+run_own(crumb_store *store)
+{
+	crumb_config *cfg = tcfg_new(store, &clk, 0x82);
+	char *p1, *h = NULL, name[CRUMB_USER_MAX + 2];
+	crumb_session *s;
+	const char *u, *v;
+	uint64_t del = 0;
+
+	TEST("set_user takes 1..CRUMB_USER_MAX bytes of UTF-8, no controls");
+	s = tbegin(cfg, NULL);
+	CHECK_RC(crumb_session_set_user(s, ""), CRUMB_E_INVAL);
+	memset(name, 'x', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	CHECK_RC(crumb_session_set_user(s, name), CRUMB_E_INVAL);
+	CHECK_RC(crumb_session_set_user(s, "a\nb"), CRUMB_E_INVAL);
+	CHECK_RC(crumb_session_set_user(s, "a\x7f"), CRUMB_E_INVAL);
+	CHECK_RC(crumb_session_set_user(s, "\xff\xfe"), CRUMB_E_INVAL);
+	CHECK_OK(crumb_session_get_user(s, &u));
+	CHECK(u == NULL);
+	name[CRUMB_USER_MAX] = '\0';
+	CHECK_OK(crumb_session_set_user(s, name));
+	CHECK_OK(crumb_session_set_user(s, "J\xc3\xbcrgen"));
+	crumb_session_free(s);
+
+	TEST("clear keeps the user");
+	p1 = tlogin(cfg, "erin", NULL);
+	s = tbegin(cfg, p1);
+	CHECK_OK(crumb_session_clear(s));
+	CHECK_OK(crumb_session_get_user(s, &u));
+	CHECK_STR(u, "erin");
+	CHECK_OK(tend(s, "id", NULL, NULL));
+	s = tbegin(cfg, p1);
+	CHECK_OK(crumb_session_get_user(s, &u));
+	CHECK_STR(u, "erin");
+	CHECK_RC(crumb_state_get_string(crumb_session_server(s), "u", &v),
+	    CRUMB_E_NOT_FOUND);
+	crumb_session_free(s);
+	free(p1);
+
+	TEST("logout_all from the request's own session, state loaded");
+	p1 = tlogin(cfg, "frank", NULL);
+	s = tbegin(cfg, p1);
+	CHECK_OK(crumb_state_get_string(crumb_session_server(s), "u", &v));
+	CHECK_OK(crumb_user_logout_all(cfg, "frank", &del));
+	CHECK(del == 1);
+	/* What was loaded stays readable ... */
+	CHECK_STR(v, "frank");
+	CHECK_OK(crumb_session_get_user(s, &u));
+	CHECK_STR(u, "frank");
+	/* ... a change finds the record gone at finish: the session ends. */
+	CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "n", 1));
+	CHECK_OK(crumb_session_finish_str(s, &h));
+	CHECK(crumb_session_status(s) == CRUMB_STATUS_INVALIDATED);
+	CHECK(tmax_age(h) == 0);
+	crumb_free(h);
+	h = NULL;
+	crumb_session_free(s);
+	CHECK(!talive(cfg, p1));
+	free(p1);
+
+	TEST("logout_all from the request's own session, state not loaded");
+	p1 = tlogin(cfg, "grace", NULL);
+	s = tbegin(cfg, p1);
+	CHECK_OK(crumb_user_logout_all(cfg, "grace", &del));
+	CHECK(del == 1);
+	CHECK_OK(crumb_session_get_user(s, &u));
+	CHECK(u == NULL);
+	CHECK_RC(crumb_state_get_string(crumb_session_server(s), "u", &v),
+	    CRUMB_E_NOT_FOUND);
+	CHECK_OK(tend(s, "id", NULL, NULL));
+	CHECK(!talive(cfg, p1));
+
+	TEST("logout_all and invalidate sign the current request out too");
+	free(p1);
+	p1 = tlogin(cfg, "heidi", NULL);
+	s = tbegin(cfg, p1);
+	CHECK_OK(crumb_user_logout_all(cfg, "heidi", &del));
+	CHECK_OK(crumb_session_invalidate(s));
+	CHECK_OK(crumb_session_finish_str(s, &h));
+	CHECK(crumb_session_status(s) == CRUMB_STATUS_INVALIDATED);
+	CHECK(tcount_set_cookie(h) == 1);
+	crumb_free(h);
+	crumb_session_free(s);
+	CHECK(!talive(cfg, p1));
+	free(p1);
+	crumb_config_free(cfg);
+}
+
 static void
 run(crumb_store *store, const char *label)
 {
@@ -181,6 +272,7 @@ run(crumb_store *store, const char *label)
 	free(anon);
 	crumb_config_free(cfg);
 	clk.now = T_START;
+	run_own(store);
 }
 
 int
