@@ -20,7 +20,7 @@
 #define CRUMB_ENVELOPE_VERSION 1
 #define CRUMB_HEADER_LEN (1 + CRUMB_KEYID_LEN)
 #define CRUMB_COOKIE_HEADER_MAX (64 * 1024) /* longer Cookie headers are ignored */
-#define CRUMB_CSRF_KEY "_csrf"
+#define CRUMB_CSRF_LEN 32        /* secret behind the CSRF tokens */
 #define CRUMB_ERRMSG_LEN 256
 
 /* ---- util.c ---- */
@@ -135,6 +135,8 @@ typedef struct crumb_payload {
 	int64_t expires;         /* end of the current TTL window */
 	int64_t ttl;             /* per-session TTL override, 0 = config */
 	int persistent;          /* -1 = config, 0/1 = override */
+	uint8_t csrf[CRUMB_CSRF_LEN]; /* CSRF secret, when has_csrf */
+	int has_csrf;
 	cJSON *client;           /* client-side state, owned */
 } crumb_payload;
 /* Seal into a new base64url string (crumb_free).  CRUMB_E_TOO_LARGE
@@ -205,6 +207,23 @@ struct crumb_store {
 };
 const char *crumb_store_msg(const crumb_store *st);
 
+/* ---- csrf.c: the session's CSRF secret and the tokens made of it ---- */
+typedef struct crumb_csrf_text crumb_csrf_text;
+typedef struct crumb_csrf {
+	uint8_t secret[CRUMB_CSRF_LEN];
+	int has_secret;
+	const char *current;     /* token of this secret handed out, or NULL */
+	crumb_csrf_text *texts;  /* every token handed out, freed with it */
+} crumb_csrf;
+/* Take the secret a session cookie carried (p may have none). */
+void crumb_csrf_adopt(crumb_csrf *c, const crumb_payload *p);
+/* Put the secret, if any, into a payload about to be sealed. */
+void crumb_csrf_put(const crumb_csrf *c, crumb_payload *p);
+/* Forget the secret: tokens handed out so far stop matching, their
+ * text stays readable until crumb_csrf_release. */
+void crumb_csrf_retire(crumb_csrf *c);
+void crumb_csrf_release(crumb_csrf *c);
+
 /* ---- session.c ---- */
 struct crumb_session {
 	crumb_config *cfg;
@@ -242,6 +261,7 @@ struct crumb_session {
 	int persistent;          /* -1 = config */
 	int expiry_changed;
 	int cookie_dirty;        /* something forces a new session cookie */
+	crumb_csrf csrf;
 	crumb_state server;
 	crumb_state client;
 	crumb_out_cookie *queued;

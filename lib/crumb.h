@@ -308,11 +308,23 @@ crumb_status crumb_session_status(const crumb_session *s);
 /* Non-zero when the request carried no valid session cookie. */
 int crumb_session_is_new(const crumb_session *s);
 
-/* CSRF token tied to this session (stored in the server state under
- * "_csrf", created on first call).  Borrowed; valid until the session
- * is freed or cleared. */
+/* CSRF token of this session, for a hidden form field.  The session's
+ * secret (32 random bytes) travels in the sealed session cookie, never in
+ * the server state: the first call makes it and makes finish send the
+ * cookie, even for a visitor with nothing stored (an anonymous page with
+ * a form writes nothing to the store).  The text is masked anew in each
+ * request (86 base64url characters, different every time, all valid) and
+ * the same within one request.  crumb_session_cycle_id and
+ * crumb_session_invalidate retire the secret: tokens handed out before
+ * stop matching, and the next call makes a new secret.  Borrowed; valid
+ * until the session is freed, also after the secret is retired.
+ * CRUMB_E_INVAL when s or token is NULL; after finish CRUMB_E_STATE,
+ * after invalidate CRUMB_E_INVALIDATED. */
 int crumb_session_csrf_token(crumb_session *s, const char **token);
-/* CRUMB_OK when given matches (constant time), CRUMB_E_NOT_FOUND else. */
+/* CRUMB_OK when given is a token of this session's current secret
+ * (compared in constant time); CRUMB_E_NOT_FOUND for any other text,
+ * NULL, a malformed token or a session without a secret; CRUMB_E_INVAL
+ * when s is NULL. */
 int crumb_session_csrf_check(crumb_session *s, const char *given);
 
 /* Persist and emit the Set-Cookie header lines ("Set-Cookie: ...\r\n"
