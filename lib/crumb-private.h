@@ -29,6 +29,7 @@ void crumb_fmt(char *buf, size_t len, const char *fmt, ...)
 char *crumb_strdup(const char *s);
 int crumb_hexval(int c);                    /* 0..15, or -1 */
 void crumb_hex_encode(const uint8_t *in, size_t n, char *out); /* 2n+1 */
+int crumb_is_tchar(int c);                  /* RFC 7230 tchar (0..255) */
 int crumb_is_token(const char *s);          /* RFC 7230 token */
 int crumb_is_cookie_value(const char *s);   /* RFC 6265 cookie-octets */
 
