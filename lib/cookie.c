@@ -200,6 +200,9 @@ crumb_cookie_set(crumb_session *s, const char *name, const char *value,
 	if (s == NULL || !crumb_is_token(name) || !crumb_is_cookie_value(value) ||
 	    !attrs_valid(path, domain))
 		return CRUMB_E_INVAL;
+	/* Browsers drop a SameSite=None cookie that is not Secure. */
+	if ((flags & CRUMB_COOKIE_SAMESITE_NONE) && !(flags & CRUMB_COOKIE_SECURE))
+		return CRUMB_E_INVAL;
 	if (s->finished)
 		return CRUMB_E_STATE;
 	if (strcmp(name, crumb_cookie_name(s->cfg)) == 0)

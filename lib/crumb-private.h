@@ -109,10 +109,11 @@ struct crumb_config {
 	crumb_key old[CRUMB_MAX_OLD_KEYS];
 	size_t n_old;
 	char *cookie_name;       /* as configured, without __Host- */
-	char *full_name;         /* what goes on the wire */
+	char *full_name;         /* "__Host-" cookie_name */
 	char *path;
 	char *domain;
-	int secure, http_only, host_prefix, persistent;
+	int host_prefix;         /* -1 automatic, 0 off, 1 on */
+	int secure, http_only, persistent;
 	crumb_same_site same_site;
 	int64_t ttl;
 	crumb_ttl_policy ttl_policy;

@@ -196,7 +196,8 @@ typedef int64_t (*crumb_clock_fn)(void *ud);
 #define CRUMB_KEY_LEN 32        /* AES-256 */
 #define CRUMB_COOKIE_MAX 4096   /* name=value plus attributes */
 
-/* Defaults: cookie "id", Path=/, no Domain, Secure, HttpOnly,
+/* Defaults: cookie "id" (sent as "__Host-id", see
+ * crumb_config_set_host_prefix), Path=/, no Domain, Secure, HttpOnly,
  * SameSite=Lax, persistent (Max-Age = TTL), TTL 86400 s, extension on
  * request at most every 3600 s, absolute lifetime 30 days.
  * New; crumb_config_free. */
@@ -219,14 +220,31 @@ int crumb_config_load_key_file(crumb_config *cfg, const char *path, int old);
 /* Write a new random key (hex) to path with mode 0600; fails if it exists. */
 int crumb_key_generate_file(const char *path);
 
+/* The name without the "__Host-" prefix (see crumb_config_set_host_prefix).
+ * The name is part of the sealed value: changing it, or whether the
+ * prefix applies, makes every cookie already out unreadable, so everybody
+ * is signed out once. */
 int crumb_config_set_cookie_name(crumb_config *cfg, const char *name);
 int crumb_config_set_cookie_path(crumb_config *cfg, const char *path);
 /* NULL: no Domain attribute (host-only cookie). */
 int crumb_config_set_cookie_domain(crumb_config *cfg, const char *domain);
+/* Secure off while SameSite=None is CRUMB_E_INVAL (browsers drop such
+ * a cookie). */
 int crumb_config_set_secure(crumb_config *cfg, int on);
 int crumb_config_set_http_only(crumb_config *cfg, int on);
+/* CRUMB_SAMESITE_NONE while Secure is off is CRUMB_E_INVAL. */
 int crumb_config_set_same_site(crumb_config *cfg, crumb_same_site ss);
-/* "__Host-" prefix on the name; forces Secure, Path=/ and no Domain. */
+/* The "__Host-" prefix on the session cookie's name.  A browser keeps a
+ * cookie of that name only when it is Secure, has Path=/ and no Domain,
+ * so a sibling subdomain cannot plant one (cookie tossing): the session
+ * read is the one this host set.
+ * on < 0 (the default): automatic, the prefix whenever the cookie is
+ * Secure, has no Domain and its Path is "/" (the default config sends
+ * "__Host-id"; with Secure off, a Domain or another Path it is "id").
+ * on > 0: always; forces Secure, Path=/ and no Domain.
+ * on == 0: never.
+ * The name on the wire changes with the rule: see
+ * crumb_config_set_cookie_name about signing everybody out once. */
 int crumb_config_set_host_prefix(crumb_config *cfg, int on);
 /* Non-zero: Max-Age = TTL.  Zero: browser-session cookie. */
 int crumb_config_set_persistent(crumb_config *cfg, int on);
@@ -384,7 +402,8 @@ int crumb_cookie_get(const crumb_session *s, const char *name,
 
 /* Queue a Set-Cookie emitted at finish.  max_age < 0: browser-session
  * cookie; path/domain may be NULL.  Name must be an RFC 6265 token and
- * value cookie-octets. */
+ * value cookie-octets.  CRUMB_COOKIE_SAMESITE_NONE without
+ * CRUMB_COOKIE_SECURE is CRUMB_E_INVAL (browsers drop such a cookie). */
 int crumb_cookie_set(crumb_session *s, const char *name, const char *value,
     int64_t max_age, const char *path, const char *domain, unsigned flags);
 /* Queue an expiring Set-Cookie (Max-Age=0) for name. */
