@@ -133,6 +133,19 @@ test_configured(void)
 	crumb_config_free(cfg);
 }
 
+/* What a browser asks of a "__Host-" cookie: Secure, Path=/, no Domain. */
+static void
+check_host_line(const char *line)
+{
+	char v[64];
+
+	CHECK(strncmp(line, "__Host-id=", 10) == 0);
+	CHECK(tcookie_attr(line, "Secure", NULL, 0));
+	CHECK(tcookie_attr(line, "Path", v, sizeof(v)));
+	CHECK_STR(v, "/");
+	CHECK(!tcookie_attr(line, "Domain", NULL, 0));
+}
+
 static void
 test_host_prefix(void)
 {
@@ -148,11 +161,7 @@ test_host_prefix(void)
 	CHECK_OK(crumb_config_set_host_prefix(cfg, 1));
 	line = session_line(cfg, "__Host-id", &pair);
 	REQUIRE(line != NULL && pair != NULL);
-	CHECK(strncmp(line, "__Host-id=", 10) == 0);
-	CHECK(tcookie_attr(line, "Secure", NULL, 0));
-	CHECK(tcookie_attr(line, "Path", v, sizeof(v)));
-	CHECK_STR(v, "/");
-	CHECK(!tcookie_attr(line, "Domain", NULL, 0));
+	check_host_line(line);
 	free(line);
 	s = tbegin(cfg, pair);
 	CHECK(!crumb_session_is_new(s));
@@ -223,20 +232,28 @@ expect_name(crumb_config *cfg, const char *want, int line_no)
 }
 #define EXPECT_NAME(cfg, want) expect_name((cfg), (want), __LINE__)
 
+/* The session cookie is plain "id" and carries attr=want. */
+static void
+expect_plain(crumb_config *cfg, const char *attr, const char *want)
+{
+	char *line = session_line(cfg, "id", NULL), v[64];
+
+	REQUIRE(line != NULL);
+	CHECK(tcookie_attr(line, attr, v, sizeof(v)));
+	CHECK_STR(v, want);
+	free(line);
+}
+
 static void
 test_host_prefix_auto(void)
 {
 	crumb_config *cfg = default_cfg(0x55);
-	char *line, v[64];
+	char *line;
 
 	TEST("__Host- prefix by default: Secure, no Domain, Path=/");
 	line = session_line(cfg, "__Host-id", NULL);
 	REQUIRE(line != NULL);
-	CHECK(strncmp(line, "__Host-id=", 10) == 0);
-	CHECK(tcookie_attr(line, "Secure", NULL, 0));
-	CHECK(tcookie_attr(line, "Path", v, sizeof(v)));
-	CHECK_STR(v, "/");
-	CHECK(!tcookie_attr(line, "Domain", NULL, 0));
+	check_host_line(line);
 	free(line);
 	CHECK_OK(crumb_config_set_cookie_name(cfg, "sess"));
 	EXPECT_NAME(cfg, "__Host-sess");
@@ -251,21 +268,13 @@ test_host_prefix_auto(void)
 
 	TEST("no prefix with a Domain");
 	CHECK_OK(crumb_config_set_cookie_domain(cfg, "example.com"));
-	line = session_line(cfg, "id", NULL);
-	REQUIRE(line != NULL);
-	CHECK(tcookie_attr(line, "Domain", v, sizeof(v)));
-	CHECK_STR(v, "example.com");
-	free(line);
+	expect_plain(cfg, "Domain", "example.com");
 	CHECK_OK(crumb_config_set_cookie_domain(cfg, NULL));
 	EXPECT_NAME(cfg, "__Host-id");
 
 	TEST("no prefix with another Path");
 	CHECK_OK(crumb_config_set_cookie_path(cfg, "/app"));
-	line = session_line(cfg, "id", NULL);
-	REQUIRE(line != NULL);
-	CHECK(tcookie_attr(line, "Path", v, sizeof(v)));
-	CHECK_STR(v, "/app");
-	free(line);
+	expect_plain(cfg, "Path", "/app");
 	CHECK_OK(crumb_config_set_cookie_path(cfg, "/"));
 	EXPECT_NAME(cfg, "__Host-id");
 
