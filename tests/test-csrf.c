@@ -170,6 +170,43 @@ test_anonymous(void)
 	crumb_store_free(store);
 }
 
+/* The value of the session cookie of a session with one stored value,
+ * with or without a token asked for. */
+static size_t
+value_len(crumb_config *cfg, int token)
+{
+	crumb_session *s = tbegin(cfg, NULL);
+	const char *tok;
+	char *pair = NULL;
+	size_t n;
+
+	CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "n", 1));
+	if (token)
+		CHECK_OK(crumb_session_csrf_token(s, &tok));
+	CHECK_OK(tend(s, "id", NULL, &pair));
+	REQUIRE(pair != NULL);
+	n = strlen(tpair_value(pair));
+	free(pair);
+	return n;
+}
+
+static void
+test_size(void)
+{
+	crumb_store *store = NULL;
+	crumb_config *cfg;
+
+	REQUIRE(crumb_store_memory_new(&store) == CRUMB_OK);
+	cfg = tcfg_new(store, NULL, 0xC3);
+	TEST("the secret is in the cookie only once a token was asked for");
+	/* base64url of version, key id, nonce, flags, ID, created, expires
+	 * and tag: 5 + 12 + 1 + 32 + 16 + 16 = 82 bytes; the secret adds 32. */
+	CHECK(value_len(cfg, 0) == 110);
+	CHECK(value_len(cfg, 1) == 152);
+	crumb_config_free(cfg);
+	crumb_store_free(store);
+}
+
 /* The README's sign-in: a token from the anonymous page, then set_user
  * and cycle_id; the token from before must not work after. */
 static void
@@ -240,6 +277,7 @@ int
 main(void)
 {
 	test_anonymous();
+	test_size();
 	test_sign_in();
 	return CHECK_DONE();
 }
