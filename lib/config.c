@@ -26,12 +26,13 @@ crumb_config_new(crumb_config **out)
 		return CRUMB_E_NOMEM;
 	cfg->path = crumb_strdup("/");
 	cfg->cookie_name = crumb_strdup("id");
-	cfg->full_name = crumb_strdup("id");
+	cfg->full_name = crumb_strdup(HOST_PREFIX "id");
 	if (cfg->path == NULL || cfg->cookie_name == NULL || cfg->full_name == NULL) {
 		crumb_config_free(cfg);
 		return CRUMB_E_NOMEM;
 	}
 	cfg->secure = 1;
+	cfg->host_prefix = -1;
 	cfg->http_only = 1;
 	cfg->persistent = 1;
 	cfg->same_site = CRUMB_SAMESITE_LAX;
@@ -250,6 +251,7 @@ crumb_key_generate_file(const char *path)
 	return rc;
 }
 
+/* full_name: the name with the prefix, ready for when it applies. */
 static int
 update_name(crumb_config *cfg)
 {
@@ -258,8 +260,7 @@ update_name(crumb_config *cfg)
 
 	if (full == NULL)
 		return CRUMB_E_NOMEM;
-	snprintf(full, n, "%s%s", cfg->host_prefix ? HOST_PREFIX : "",
-	    cfg->cookie_name);
+	snprintf(full, n, "%s%s", HOST_PREFIX, cfg->cookie_name);
 	free(cfg->full_name);
 	cfg->full_name = full;
 	return CRUMB_OK;
@@ -320,7 +321,8 @@ crumb_config_set_cookie_domain(crumb_config *cfg, const char *domain)
 CRUMB_API int
 crumb_config_set_secure(crumb_config *cfg, int on)
 {
-	if (cfg == NULL)
+	/* Browsers drop a SameSite=None cookie that is not Secure. */
+	if (cfg == NULL || (on == 0 && cfg->same_site == CRUMB_SAMESITE_NONE))
 		return CRUMB_E_INVAL;
 	cfg->secure = on != 0;
 	return CRUMB_OK;
@@ -338,7 +340,8 @@ crumb_config_set_http_only(crumb_config *cfg, int on)
 CRUMB_API int
 crumb_config_set_same_site(crumb_config *cfg, crumb_same_site ss)
 {
-	if (cfg == NULL || ss < CRUMB_SAMESITE_LAX || ss > CRUMB_SAMESITE_UNSET)
+	if (cfg == NULL || ss < CRUMB_SAMESITE_LAX || ss > CRUMB_SAMESITE_UNSET ||
+	    (ss == CRUMB_SAMESITE_NONE && !cfg->secure))
 		return CRUMB_E_INVAL;
 	cfg->same_site = ss;
 	return CRUMB_OK;
@@ -349,8 +352,8 @@ crumb_config_set_host_prefix(crumb_config *cfg, int on)
 {
 	if (cfg == NULL)
 		return CRUMB_E_INVAL;
-	cfg->host_prefix = on != 0;
-	return update_name(cfg);
+	cfg->host_prefix = on < 0 ? -1 : on > 0;
+	return CRUMB_OK;
 }
 
 CRUMB_API int
@@ -411,22 +414,34 @@ crumb_now(const crumb_config *cfg)
 	return now < 0 ? 0 : now > CRUMB_TIME_MAX ? CRUMB_TIME_MAX : now;
 }
 
+/* Is the session cookie named "__Host-..."?  Automatically whenever the
+ * browser would accept the prefix anyway (Secure, no Domain, Path=/): a
+ * sibling subdomain can then not plant a cookie of that name, so the
+ * first cookie of the name is ours. */
+static int
+host_prefixed(const crumb_config *cfg)
+{
+	if (cfg->host_prefix >= 0)
+		return cfg->host_prefix;
+	return cfg->secure && cfg->domain == NULL && strcmp(cfg->path, "/") == 0;
+}
+
 const char *
 crumb_cookie_name(const crumb_config *cfg)
 {
-	return cfg->full_name;
+	return host_prefixed(cfg) ? cfg->full_name : cfg->cookie_name;
 }
 
 const char *
 crumb_cookie_path(const crumb_config *cfg)
 {
-	return cfg->host_prefix ? "/" : cfg->path;
+	return host_prefixed(cfg) ? "/" : cfg->path;
 }
 
 const char *
 crumb_cookie_domain(const crumb_config *cfg)
 {
-	return cfg->host_prefix ? NULL : cfg->domain;
+	return host_prefixed(cfg) ? NULL : cfg->domain;
 }
 
 unsigned
@@ -434,7 +449,7 @@ crumb_cookie_flags(const crumb_config *cfg)
 {
 	unsigned f = 0;
 
-	if (cfg->secure || cfg->host_prefix)
+	if (cfg->secure || host_prefixed(cfg))
 		f |= CRUMB_COOKIE_SECURE;
 	if (cfg->http_only)
 		f |= CRUMB_COOKIE_HTTP_ONLY;

@@ -22,6 +22,30 @@ trim(char *s, char *end)
 	return s;
 }
 
+/* Does "token=" follow at p, after optional whitespace? */
+static int
+pair_follows(const char *p)
+{
+	const char *name;
+
+	while (is_ws(*p))
+		p++;
+	for (name = p; crumb_is_tchar((unsigned char)*p); p++)
+		;
+	return p > name && *p == '=';
+}
+
+/* A server joins two Cookie lines with ", ".  A cookie value cannot hold
+ * ',' (RFC 6265 cookie-octets), so a comma before "name=" separates
+ * pairs; one merely inside a value ("a=x, y") is left alone. */
+static void
+split_joined(char *s)
+{
+	for (; (s = strchr(s, ',')) != NULL; s++)
+		if (pair_follows(s + 1))
+			*s = ';';
+}
+
 int
 crumb_jar_parse(crumb_jar *jar, const char *header)
 {
@@ -36,14 +60,14 @@ crumb_jar_parse(crumb_jar *jar, const char *header)
 	len = strnlen(header, CRUMB_COOKIE_HEADER_MAX + 1);
 	if (len > CRUMB_COOKIE_HEADER_MAX)
 		return CRUMB_OK;
-	for (q = header; (q = memchr(q, ';', len - (size_t)(q - header))) != NULL;
-	    q++)
-		max++;
+	for (q = header; *q != '\0'; q++)
+		max += *q == ';' || *q == ',';
 	/* One block: the pairs, then the header's copy they point into. */
 	if ((jar->pairs = malloc(max * sizeof(*jar->pairs) + len + 1)) == NULL)
 		return CRUMB_E_NOMEM;
 	jar->copy = (char *)(jar->pairs + max);
 	memcpy(jar->copy, header, len + 1);
+	split_joined(jar->copy);
 	for (p = jar->copy; p != NULL; p = end) {
 		char *item = p, *eq, *name, *value;
 		size_t vlen;
@@ -175,6 +199,9 @@ crumb_cookie_set(crumb_session *s, const char *name, const char *value,
 
 	if (s == NULL || !crumb_is_token(name) || !crumb_is_cookie_value(value) ||
 	    !attrs_valid(path, domain))
+		return CRUMB_E_INVAL;
+	/* Browsers drop a SameSite=None cookie that is not Secure. */
+	if ((flags & CRUMB_COOKIE_SAMESITE_NONE) && !(flags & CRUMB_COOKIE_SECURE))
 		return CRUMB_E_INVAL;
 	if (s->finished)
 		return CRUMB_E_STATE;

@@ -20,7 +20,7 @@
 #define CRUMB_ENVELOPE_VERSION 1
 #define CRUMB_HEADER_LEN (1 + CRUMB_KEYID_LEN)
 #define CRUMB_COOKIE_HEADER_MAX (64 * 1024) /* longer Cookie headers are ignored */
-#define CRUMB_CSRF_KEY "_csrf"
+#define CRUMB_CSRF_LEN 32        /* secret behind the CSRF tokens */
 #define CRUMB_ERRMSG_LEN 256
 /* Latest time the library works with (9999-12-31T23:59:59Z): clocks,
  * cookies and records are kept within 0..CRUMB_TIME_MAX, so that adding
@@ -33,6 +33,7 @@ void crumb_fmt(char *buf, size_t len, const char *fmt, ...)
 char *crumb_strdup(const char *s);
 int crumb_hexval(int c);                    /* 0..15, or -1 */
 void crumb_hex_encode(const uint8_t *in, size_t n, char *out); /* 2n+1 */
+int crumb_is_tchar(int c);                  /* RFC 7230 tchar (0..255) */
 int crumb_is_token(const char *s);          /* RFC 7230 token */
 int crumb_is_cookie_value(const char *s);   /* RFC 6265 cookie-octets */
 
@@ -112,10 +113,11 @@ struct crumb_config {
 	crumb_key old[CRUMB_MAX_OLD_KEYS];
 	size_t n_old;
 	char *cookie_name;       /* as configured, without __Host- */
-	char *full_name;         /* what goes on the wire */
+	char *full_name;         /* "__Host-" cookie_name */
 	char *path;
 	char *domain;
-	int secure, http_only, host_prefix, persistent;
+	int host_prefix;         /* -1 automatic, 0 off, 1 on */
+	int secure, http_only, persistent;
 	crumb_same_site same_site;
 	int64_t ttl;
 	crumb_ttl_policy ttl_policy;
@@ -140,6 +142,8 @@ typedef struct crumb_payload {
 	int64_t expires;         /* end of the current TTL window */
 	int64_t ttl;             /* per-session TTL override, 0 = config */
 	int persistent;          /* -1 = config, 0/1 = override */
+	uint8_t csrf[CRUMB_CSRF_LEN]; /* CSRF secret, when has_csrf */
+	int has_csrf;
 	cJSON *client;           /* client-side state, owned */
 } crumb_payload;
 /* Seal into a new base64url string (crumb_free).  CRUMB_E_TOO_LARGE
@@ -211,6 +215,23 @@ struct crumb_store {
 };
 const char *crumb_store_msg(const crumb_store *st);
 
+/* ---- csrf.c: the session's CSRF secret and the tokens made of it ---- */
+typedef struct crumb_csrf_text crumb_csrf_text;
+typedef struct crumb_csrf {
+	uint8_t secret[CRUMB_CSRF_LEN];
+	int has_secret;
+	const char *current;     /* token of this secret handed out, or NULL */
+	crumb_csrf_text *texts;  /* every token handed out, freed with it */
+} crumb_csrf;
+/* Take the secret a session cookie carried (p may have none). */
+void crumb_csrf_adopt(crumb_csrf *c, const crumb_payload *p);
+/* Put the secret, if any, into a payload about to be sealed. */
+void crumb_csrf_put(const crumb_csrf *c, crumb_payload *p);
+/* Forget the secret: tokens handed out so far stop matching, their
+ * text stays readable until crumb_csrf_release. */
+void crumb_csrf_retire(crumb_csrf *c);
+void crumb_csrf_release(crumb_csrf *c);
+
 /* ---- session.c ---- */
 typedef struct crumb_kept crumb_kept;       /* record.c */
 struct crumb_session {
@@ -251,6 +272,7 @@ struct crumb_session {
 	int persistent;          /* -1 = config */
 	int expiry_changed;
 	int cookie_dirty;        /* something forces a new session cookie */
+	crumb_csrf csrf;
 	crumb_state server;
 	crumb_state client;
 	crumb_out_cookie *queued;

@@ -231,7 +231,8 @@ typedef int64_t (*crumb_clock_fn)(void *ud);
  * cookie that claims a longer TTL is not a session cookie. */
 #define CRUMB_TTL_MAX 315360000
 
-/* Defaults: cookie "id", Path=/, no Domain, Secure, HttpOnly,
+/* Defaults: cookie "id" (sent as "__Host-id", see
+ * crumb_config_set_host_prefix), Path=/, no Domain, Secure, HttpOnly,
  * SameSite=Lax, persistent (Max-Age = TTL), TTL 86400 s, extension on
  * request at most every 3600 s, absolute lifetime 30 days.
  * New; crumb_config_free. */
@@ -266,14 +267,31 @@ const char *crumb_config_errmsg(const crumb_config *cfg);
  * then tells why). */
 int crumb_key_generate_file(const char *path);
 
+/* The name without the "__Host-" prefix (see crumb_config_set_host_prefix).
+ * The name is part of the sealed value: changing it, or whether the
+ * prefix applies, makes every cookie already out unreadable, so everybody
+ * is signed out once. */
 int crumb_config_set_cookie_name(crumb_config *cfg, const char *name);
 int crumb_config_set_cookie_path(crumb_config *cfg, const char *path);
 /* NULL: no Domain attribute (host-only cookie). */
 int crumb_config_set_cookie_domain(crumb_config *cfg, const char *domain);
+/* Secure off while SameSite=None is CRUMB_E_INVAL (browsers drop such
+ * a cookie). */
 int crumb_config_set_secure(crumb_config *cfg, int on);
 int crumb_config_set_http_only(crumb_config *cfg, int on);
+/* CRUMB_SAMESITE_NONE while Secure is off is CRUMB_E_INVAL. */
 int crumb_config_set_same_site(crumb_config *cfg, crumb_same_site ss);
-/* "__Host-" prefix on the name; forces Secure, Path=/ and no Domain. */
+/* The "__Host-" prefix on the session cookie's name.  A browser keeps a
+ * cookie of that name only when it is Secure, has Path=/ and no Domain,
+ * so a sibling subdomain cannot plant one (cookie tossing): the session
+ * read is the one this host set.
+ * on < 0 (the default): automatic, the prefix whenever the cookie is
+ * Secure, has no Domain and its Path is "/" (the default config sends
+ * "__Host-id"; with Secure off, a Domain or another Path it is "id").
+ * on > 0: always; forces Secure, Path=/ and no Domain.
+ * on == 0: never.
+ * The name on the wire changes with the rule: see
+ * crumb_config_set_cookie_name about signing everybody out once. */
 int crumb_config_set_host_prefix(crumb_config *cfg, int on);
 /* Non-zero: Max-Age = TTL.  Zero: browser-session cookie. */
 int crumb_config_set_persistent(crumb_config *cfg, int on);
@@ -394,11 +412,23 @@ crumb_status crumb_session_status(const crumb_session *s);
 /* Non-zero when the request carried no valid session cookie. */
 int crumb_session_is_new(const crumb_session *s);
 
-/* CSRF token tied to this session (stored in the server state under
- * "_csrf", created on first call).  Borrowed; valid until the session
- * is freed or cleared. */
+/* CSRF token of this session, for a hidden form field.  The session's
+ * secret (32 random bytes) travels in the sealed session cookie, never in
+ * the server state: the first call makes it and makes finish send the
+ * cookie, even for a visitor with nothing stored (an anonymous page with
+ * a form writes nothing to the store).  The text is masked anew in each
+ * request (86 base64url characters, different every time, all valid) and
+ * the same within one request.  crumb_session_cycle_id and
+ * crumb_session_invalidate retire the secret: tokens handed out before
+ * stop matching, and the next call makes a new secret.  Borrowed; valid
+ * until the session is freed, also after the secret is retired.
+ * CRUMB_E_INVAL when s or token is NULL; after finish CRUMB_E_STATE,
+ * after invalidate CRUMB_E_INVALIDATED. */
 int crumb_session_csrf_token(crumb_session *s, const char **token);
-/* CRUMB_OK when given matches (constant time), CRUMB_E_NOT_FOUND else. */
+/* CRUMB_OK when given is a token of this session's current secret
+ * (compared in constant time); CRUMB_E_NOT_FOUND for any other text,
+ * NULL, a malformed token or a session without a secret; CRUMB_E_INVAL
+ * when s is NULL. */
 int crumb_session_csrf_check(crumb_session *s, const char *given);
 
 /* Persist and emit the Set-Cookie header lines ("Set-Cookie: ...\r\n"
@@ -475,7 +505,8 @@ int crumb_cookie_get(const crumb_session *s, const char *name,
 
 /* Queue a Set-Cookie emitted at finish.  max_age < 0: browser-session
  * cookie; path/domain may be NULL.  Name must be an RFC 6265 token and
- * value cookie-octets. */
+ * value cookie-octets.  CRUMB_COOKIE_SAMESITE_NONE without
+ * CRUMB_COOKIE_SECURE is CRUMB_E_INVAL (browsers drop such a cookie). */
 int crumb_cookie_set(crumb_session *s, const char *name, const char *value,
     int64_t max_age, const char *path, const char *domain, unsigned flags);
 /* Queue an expiring Set-Cookie (Max-Age=0) for name. */

@@ -4,9 +4,11 @@
  * with version, key id and the cookie name as associated data, so a value
  * cannot be moved to another cookie name.  The plaintext is
  *   flags (1) | session ID (32, if F_ID) | created (8) | expires (8) |
- *   TTL override (8, if F_TTL) | client state as a JSON object (rest)
+ *   TTL override (8, if F_TTL) | CSRF secret (32, if F_CSRF) |
+ *   client state as a JSON object (rest)
  * with integers big-endian.  Binary fields keep the cookie small and spare
- * a JSON parse when the client state is empty.
+ * a JSON parse when the client state is empty; optional ones cost nothing
+ * when absent.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,8 @@
 #define F_TTL         0x02
 #define F_PERSIST_SET 0x04
 #define F_PERSIST     0x08
-#define F_KNOWN       0x0f
+#define F_CSRF        0x10
+#define F_KNOWN       0x1f
 #define MIN_PLAIN     (1 + 16)   /* flags, created, expires */
 
 size_t
@@ -62,7 +65,8 @@ plaintext(const crumb_payload *p, uint8_t **out, size_t *len)
 			return CRUMB_E_NOMEM;
 		jlen = strlen(json);
 	}
-	n += (p->has_id ? CRUMB_ID_LEN : 0) + (p->ttl > 0 ? 8 : 0) + jlen;
+	n += (p->has_id ? CRUMB_ID_LEN : 0) + (p->ttl > 0 ? 8 : 0) +
+	    (p->has_csrf ? CRUMB_CSRF_LEN : 0) + jlen;
 	if ((buf = malloc(n)) == NULL) {
 		cJSON_free(json);
 		return CRUMB_E_NOMEM;
@@ -70,7 +74,7 @@ plaintext(const crumb_payload *p, uint8_t **out, size_t *len)
 	q = buf;
 	*q++ = (uint8_t)((p->has_id ? F_ID : 0) | (p->ttl > 0 ? F_TTL : 0) |
 	    (p->persistent >= 0 ? F_PERSIST_SET : 0) |
-	    (p->persistent > 0 ? F_PERSIST : 0));
+	    (p->persistent > 0 ? F_PERSIST : 0) | (p->has_csrf ? F_CSRF : 0));
 	if (p->has_id) {
 		memcpy(q, p->id, CRUMB_ID_LEN);
 		q += CRUMB_ID_LEN;
@@ -81,6 +85,10 @@ plaintext(const crumb_payload *p, uint8_t **out, size_t *len)
 	if (p->ttl > 0) {
 		put64(q, p->ttl);
 		q += 8;
+	}
+	if (p->has_csrf) {
+		memcpy(q, p->csrf, CRUMB_CSRF_LEN);
+		q += CRUMB_CSRF_LEN;
 	}
 	if (jlen > 0)
 		memcpy(q, json, jlen);
@@ -189,6 +197,13 @@ read_payload(const uint8_t *plain, size_t len, crumb_payload *p)
 		    p->ttl > CRUMB_TTL_MAX)
 			return CRUMB_E_PARSE;
 		q += 8;
+	}
+	if (flags & F_CSRF) {
+		if ((size_t)(end - q) < CRUMB_CSRF_LEN)
+			return CRUMB_E_PARSE;
+		memcpy(p->csrf, q, CRUMB_CSRF_LEN);
+		p->has_csrf = 1;
+		q += CRUMB_CSRF_LEN;
 	}
 	/* Times we never seal: not our cookie. */
 	if (p->created < 0 || p->created > CRUMB_TIME_MAX ||

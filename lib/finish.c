@@ -51,6 +51,7 @@ seal(crumb_session *s, cJSON *client, int64_t expires, char **value)
 	p.expires = expires;
 	p.ttl = s->ttl;
 	p.persistent = s->persistent;
+	crumb_csrf_put(&s->csrf, &p);
 	p.client = client;
 	return crumb_envelope_seal(s->cfg, &p, value_room(s), value);
 }
@@ -102,8 +103,9 @@ finish_live(crumb_session *s, crumb_buf *b)
 	extend = s->extended || (!s->wrote && crumb_record_ttl_due(s)) ||
 	    s->expiry_changed || !s->incoming;
 	emit = s->cookie_dirty || s->client.modified || extend;
-	/* A visitor with nothing stored anywhere gets no cookie. */
-	if (!s->incoming && !s->exists &&
+	/* A visitor with nothing stored anywhere gets no cookie.  A CSRF
+	 * secret counts: it is kept in the cookie only. */
+	if (!s->incoming && !s->exists && !s->csrf.has_secret &&
 	    (s->client.map == NULL || s->client.map->child == NULL))
 		emit = 0;
 	if (!emit)

@@ -107,6 +107,7 @@ crumb_session_begin(crumb_config *cfg, const char *cookie_header,
 		s->ttl = s->in.ttl;
 		s->persistent = s->in.persistent;
 		s->created = s->in.created;
+		crumb_csrf_adopt(&s->csrf, &s->in);
 		/* Re-seal under the current key. */
 		s->cookie_dirty = s->old_key;
 	} else {
@@ -137,6 +138,7 @@ crumb_session_free(crumb_session *s)
 	crumb_state_reset(&s->server);
 	crumb_state_reset(&s->client);
 	crumb_record_release(s);
+	crumb_csrf_release(&s->csrf);
 	for (c = s->queued; c != NULL; c = next) {
 		next = c->next;
 		free(c->line);
@@ -224,6 +226,7 @@ crumb_session_invalidate(crumb_session *s)
 	if (rc != CRUMB_OK)
 		return rc;
 	s->invalidated = 1;
+	crumb_csrf_retire(&s->csrf);
 	return CRUMB_OK;
 }
 
@@ -249,6 +252,8 @@ crumb_session_cycle_id(crumb_session *s)
 	s->has_id = 1;
 	s->renewed = 1;
 	s->cookie_dirty = 1;
+	/* A token handed out before (say, before sign-in) stops working. */
+	crumb_csrf_retire(&s->csrf);
 	return CRUMB_OK;
 }
 
@@ -352,42 +357,4 @@ CRUMB_API const char *
 crumb_session_errmsg(const crumb_session *s)
 {
 	return s != NULL ? s->errmsg : "";
-}
-
-CRUMB_API int
-crumb_session_csrf_token(crumb_session *s, const char **token)
-{
-	uint8_t raw[32];
-	char text[64];
-	int rc;
-
-	if (token == NULL)
-		return CRUMB_E_INVAL;
-	*token = NULL;
-	if ((rc = crumb_state_get_string(&s->server, CRUMB_CSRF_KEY, token)) !=
-	    CRUMB_E_NOT_FOUND && rc != CRUMB_E_TYPE)
-		return rc;
-	crumb_random(raw, sizeof(raw));
-	crumb_b64_encode(raw, sizeof(raw), text);
-	if ((rc = crumb_state_insert_string(&s->server, CRUMB_CSRF_KEY, text)) !=
-	    CRUMB_OK)
-		return rc;
-	return crumb_state_get_string(&s->server, CRUMB_CSRF_KEY, token);
-}
-
-CRUMB_API int
-crumb_session_csrf_check(crumb_session *s, const char *given)
-{
-	const char *want;
-	int rc;
-
-	if (s == NULL)
-		return CRUMB_E_INVAL;
-	if ((rc = crumb_state_get_string(&s->server, CRUMB_CSRF_KEY, &want)) !=
-	    CRUMB_OK)
-		return rc == CRUMB_E_TYPE ? CRUMB_E_NOT_FOUND : rc;
-	if (given == NULL || !crumb_ct_equal(given, strlen(given), want,
-	    strlen(want)))
-		return CRUMB_E_NOT_FOUND;
-	return CRUMB_OK;
 }

@@ -61,17 +61,19 @@ crumb_strdup(const char *s)
 }
 
 int
+crumb_is_tchar(int c)
+{
+	return c > 0x20 && c < 0x7f && strchr("()<>@,;:\\\"/[]?={}", c) == NULL;
+}
+
+int
 crumb_is_token(const char *s)
 {
-	static const char sep[] = "()<>@,;:\\\"/[]?={} \t";
-
 	if (s == NULL || *s == '\0')
 		return 0;
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c <= 0x20 || c >= 0x7f || strchr(sep, c) != NULL)
+	for (; *s != '\0'; s++)
+		if (!crumb_is_tchar((unsigned char)*s))
 			return 0;
-	}
 	return 1;
 }
 

@@ -610,8 +610,8 @@ secure_default() {
 	"$KEYGEN" "$d/key" >/dev/null
 	out=$(env -i CRUMB_STATE_DIR="$d" GATEWAY_INTERFACE=CGI/1.1 \
 	    REQUEST_METHOD=GET PATH_INFO=/counter "$GUESTBOOK" </dev/null)
-	check "without the demo flag the cookie is Secure" \
-	    eval 'printf "%s" "$out" | grep -qi "^set-cookie: id=.*; Secure"'
+	check "without the demo flag the cookie is Secure, named __Host-id" \
+	    eval 'printf "%s" "$out" | grep -qi "^set-cookie: __Host-id=.*; Secure"'
 	check "plain CGI run answers the counter" \
 	    eval 'printf "%s" "$out" | grep -q "{\"count\":1}"'
 }

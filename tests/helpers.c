@@ -38,6 +38,10 @@ tcfg_new(crumb_store *store, struct tclock *clk, unsigned char keybyte)
 		die("crumb_config_new");
 	if (crumb_config_set_key(cfg, key, sizeof(key)) != CRUMB_OK)
 		die("crumb_config_set_key");
+	/* The tests read the session cookie as "id"; the automatic
+	 * "__Host-" prefix has its own tests (test-cookie-attrs). */
+	if (crumb_config_set_host_prefix(cfg, 0) != CRUMB_OK)
+		die("crumb_config_set_host_prefix");
 	if (store != NULL && crumb_config_set_store(cfg, store) != CRUMB_OK)
 		die("crumb_config_set_store");
 	if (clk != NULL &&

@@ -21,7 +21,8 @@ struct tclock {
 int64_t tclock_now(void *ud);
 
 /* A config with a 32-byte key of keybyte repeated, the store (may be NULL)
- * and the clock (may be NULL).  Exits on failure.  crumb_config_free. */
+ * and the clock (may be NULL), the "__Host-" prefix off (the session
+ * cookie is "id").  Exits on failure.  crumb_config_free. */
 crumb_config *tcfg_new(crumb_store *store, struct tclock *clk,
     unsigned char keybyte);
 /* Fills key with keybyte repeated CRUMB_KEY_LEN times. */

@@ -1,5 +1,6 @@
 /* Session cookie attributes (HttpOnly, Secure, SameSite, Path, Domain,
- * the __Host- prefix) and other cookies queued with crumb_cookie_set /
+ * the __Host- prefix and when it applies by itself, SameSite=None only
+ * with Secure) and other cookies queued with crumb_cookie_set /
  * crumb_cookie_remove. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,19 @@ test_configured(void)
 	crumb_config_free(cfg);
 }
 
+/* What a browser asks of a "__Host-" cookie: Secure, Path=/, no Domain. */
+static void
+check_host_line(const char *line)
+{
+	char v[64];
+
+	CHECK(strncmp(line, "__Host-id=", 10) == 0);
+	CHECK(tcookie_attr(line, "Secure", NULL, 0));
+	CHECK(tcookie_attr(line, "Path", v, sizeof(v)));
+	CHECK_STR(v, "/");
+	CHECK(!tcookie_attr(line, "Domain", NULL, 0));
+}
+
 static void
 test_host_prefix(void)
 {
@@ -147,11 +161,7 @@ test_host_prefix(void)
 	CHECK_OK(crumb_config_set_host_prefix(cfg, 1));
 	line = session_line(cfg, "__Host-id", &pair);
 	REQUIRE(line != NULL && pair != NULL);
-	CHECK(strncmp(line, "__Host-id=", 10) == 0);
-	CHECK(tcookie_attr(line, "Secure", NULL, 0));
-	CHECK(tcookie_attr(line, "Path", v, sizeof(v)));
-	CHECK_STR(v, "/");
-	CHECK(!tcookie_attr(line, "Domain", NULL, 0));
+	check_host_line(line);
 	free(line);
 	s = tbegin(cfg, pair);
 	CHECK(!crumb_session_is_new(s));
@@ -184,6 +194,185 @@ test_host_prefix(void)
 	line = session_line(cfg, "id", NULL);
 	CHECK(line != NULL);
 	free(line);
+	crumb_config_free(cfg);
+}
+
+/* A config as crumb_config_new makes it (tcfg_new turns the prefix off). */
+static crumb_config *
+default_cfg(unsigned char keybyte)
+{
+	crumb_config *cfg = NULL;
+	unsigned char key[CRUMB_KEY_LEN];
+
+	tkey(key, keybyte);
+	REQUIRE(crumb_config_new(&cfg) == CRUMB_OK && cfg != NULL);
+	REQUIRE(crumb_config_set_key(cfg, key, sizeof(key)) == CRUMB_OK);
+	REQUIRE(crumb_config_set_store(cfg, store) == CRUMB_OK);
+	return cfg;
+}
+
+/* The session cookie's line starts with want= (and no other name). */
+static void
+expect_name(crumb_config *cfg, const char *want, int line_no)
+{
+	crumb_session *s = tbegin(cfg, NULL);
+	char *h = NULL, *line;
+
+	CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "n", 1));
+	CHECK_OK(tend(s, want, &h, NULL));
+	line = h ? tcookie_line(h, want) : NULL;
+	check_count++;
+	if (line == NULL || tcount_set_cookie(h) != 1) {
+		check_failures++;
+		fprintf(stderr, "%s:%d: no session cookie named %s in [%s]\n",
+		    __FILE__, line_no, want, h ? h : "(null)");
+	}
+	free(line);
+	free(h);
+}
+#define EXPECT_NAME(cfg, want) expect_name((cfg), (want), __LINE__)
+
+/* The session cookie is plain "id" and carries attr=want. */
+static void
+expect_plain(crumb_config *cfg, const char *attr, const char *want)
+{
+	char *line = session_line(cfg, "id", NULL), v[64];
+
+	REQUIRE(line != NULL);
+	CHECK(tcookie_attr(line, attr, v, sizeof(v)));
+	CHECK_STR(v, want);
+	free(line);
+}
+
+static void
+test_host_prefix_auto(void)
+{
+	crumb_config *cfg = default_cfg(0x55);
+	char *line;
+
+	TEST("__Host- prefix by default: Secure, no Domain, Path=/");
+	line = session_line(cfg, "__Host-id", NULL);
+	REQUIRE(line != NULL);
+	check_host_line(line);
+	free(line);
+	CHECK_OK(crumb_config_set_cookie_name(cfg, "sess"));
+	EXPECT_NAME(cfg, "__Host-sess");
+	CHECK_OK(crumb_config_set_cookie_name(cfg, "id"));
+	EXPECT_NAME(cfg, "__Host-id");
+
+	TEST("no prefix without Secure");
+	CHECK_OK(crumb_config_set_secure(cfg, 0));
+	EXPECT_NAME(cfg, "id");
+	CHECK_OK(crumb_config_set_secure(cfg, 1));
+	EXPECT_NAME(cfg, "__Host-id");
+
+	TEST("no prefix with a Domain");
+	CHECK_OK(crumb_config_set_cookie_domain(cfg, "example.com"));
+	expect_plain(cfg, "Domain", "example.com");
+	CHECK_OK(crumb_config_set_cookie_domain(cfg, NULL));
+	EXPECT_NAME(cfg, "__Host-id");
+
+	TEST("no prefix with another Path");
+	CHECK_OK(crumb_config_set_cookie_path(cfg, "/app"));
+	expect_plain(cfg, "Path", "/app");
+	CHECK_OK(crumb_config_set_cookie_path(cfg, "/"));
+	EXPECT_NAME(cfg, "__Host-id");
+
+	TEST("prefix explicitly off, then automatic again");
+	CHECK_OK(crumb_config_set_host_prefix(cfg, 0));
+	EXPECT_NAME(cfg, "id");
+	CHECK_OK(crumb_config_set_host_prefix(cfg, -1));
+	EXPECT_NAME(cfg, "__Host-id");
+	crumb_config_free(cfg);
+}
+
+/* A sibling subdomain plants "id=" (Domain=the parent), valid because it
+ * came from this very application: with the prefix in effect it is not
+ * the session cookie, whichever comes first. */
+static void
+test_planted(void)
+{
+	crumb_config *cfg = default_cfg(0x56), *plain = default_cfg(0x56);
+	crumb_session *s;
+	char *victim = NULL, *planted = NULL, *hdr;
+	const char *who = NULL;
+
+	TEST("a planted plain id= cookie is ignored under __Host-");
+	CHECK_OK(crumb_config_set_host_prefix(plain, 0));
+	s = tbegin(cfg, NULL);
+	CHECK_OK(crumb_state_insert_string(crumb_session_server(s), "who",
+	    "victim"));
+	CHECK_OK(tend(s, "__Host-id", NULL, &victim));
+	s = tbegin(plain, NULL);
+	CHECK_OK(crumb_state_insert_string(crumb_session_server(s), "who",
+	    "attacker"));
+	CHECK_OK(tend(s, "id", NULL, &planted));
+	REQUIRE(victim != NULL && planted != NULL);
+	REQUIRE((hdr = malloc(strlen(victim) + strlen(planted) + 8)) != NULL);
+
+	sprintf(hdr, "%s; %s", planted, victim);
+	s = tbegin(cfg, hdr);
+	CHECK_OK(crumb_state_get_string(crumb_session_server(s), "who", &who));
+	CHECK_STR(who, "victim");
+	crumb_session_free(s);
+
+	s = tbegin(cfg, planted);
+	CHECK(crumb_session_is_new(s));
+	CHECK_RC(crumb_state_get_string(crumb_session_server(s), "who", &who),
+	    CRUMB_E_NOT_FOUND);
+	crumb_session_free(s);
+
+	free(hdr);
+	free(victim);
+	free(planted);
+	crumb_config_free(plain);
+	crumb_config_free(cfg);
+}
+
+/* Browsers drop a SameSite=None cookie without Secure: refused. */
+static void
+test_same_site_none(void)
+{
+	crumb_config *cfg = default_cfg(0x57);
+	crumb_session *s;
+	char *line, v[64];
+
+	TEST("SameSite=None needs Secure");
+	CHECK_OK(crumb_config_set_secure(cfg, 0));
+	CHECK_RC(crumb_config_set_same_site(cfg, CRUMB_SAMESITE_NONE),
+	    CRUMB_E_INVAL);
+	CHECK_OK(crumb_config_set_secure(cfg, 1));
+	CHECK_OK(crumb_config_set_same_site(cfg, CRUMB_SAMESITE_NONE));
+	CHECK_RC(crumb_config_set_secure(cfg, 0), CRUMB_E_INVAL);
+	line = session_line(cfg, "__Host-id", NULL);
+	REQUIRE(line != NULL);
+	CHECK(tcookie_attr(line, "Secure", NULL, 0));
+	CHECK(tcookie_attr(line, "SameSite", v, sizeof(v)));
+	CHECK(strcasecmp(v, "None") == 0);
+	free(line);
+	/* Another SameSite lets Secure go. */
+	CHECK_OK(crumb_config_set_same_site(cfg, CRUMB_SAMESITE_LAX));
+	CHECK_OK(crumb_config_set_secure(cfg, 0));
+
+	TEST("crumb_cookie_set: SameSite=None needs Secure");
+	s = tbegin(cfg, NULL);
+	CHECK_RC(crumb_cookie_set(s, "a", "1", -1, NULL, NULL,
+	    CRUMB_COOKIE_SAMESITE_NONE), CRUMB_E_INVAL);
+	CHECK_RC(crumb_cookie_set(s, "a", "1", -1, NULL, NULL,
+	    CRUMB_COOKIE_SAMESITE_NONE | CRUMB_COOKIE_HTTP_ONLY),
+	    CRUMB_E_INVAL);
+	CHECK_OK(crumb_cookie_set(s, "b", "1", -1, NULL, NULL,
+	    CRUMB_COOKIE_SAMESITE_NONE | CRUMB_COOKIE_SECURE));
+	{
+		char *h = NULL;
+
+		CHECK_OK(tend(s, "id", &h, NULL));
+		CHECK(h != NULL && tcount_set_cookie(h) == 1);
+		line = h ? tcookie_line(h, "a") : NULL;
+		CHECK(line == NULL);
+		free(line);
+		free(h);
+	}
 	crumb_config_free(cfg);
 }
 
@@ -347,6 +536,9 @@ main(void)
 	test_defaults();
 	test_configured();
 	test_host_prefix();
+	test_host_prefix_auto();
+	test_planted();
+	test_same_site_none();
 	test_queued();
 	crumb_store_free(store);
 	return CHECK_DONE();

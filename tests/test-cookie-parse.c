@@ -138,6 +138,63 @@ test_duplicates_empty_junk(void)
 	EXPECT(NULL, "a", NULL);
 }
 
+/* Two Cookie lines joined by a server with ", ": a comma that comes
+ * before "name=" separates pairs; other commas stay in the value. */
+static void
+test_joined(void)
+{
+	crumb_session *s;
+	char *pair = NULL, hdr[512];
+	const char *v;
+	static const char *joined[] = {
+		"theme=dark, %s", "%s, theme=dark", "flag, %s",
+		"a=1; b=2, %s; c=3", "theme=dark,%s", "theme=dark ,\t%s",
+	};
+	size_t i;
+
+	TEST("joined Cookie lines split at ', name='");
+	EXPECT("a=1, b=2", "a", "1");
+	EXPECT("a=1, b=2", "b", "2");
+	EXPECT("a=1,b=2", "b", "2");
+	EXPECT("a=1 ,  b=2", "a", "1");
+	EXPECT("a=1 ,  b=2", "b", "2");
+	EXPECT("a=1; b=2, c=3; d=4", "c", "3");
+	EXPECT("a=1; b=2, c=3; d=4", "b", "2");
+	EXPECT("a=1, b=", "b", "");
+	EXPECT("a=1, =2", "a", "1, =2");
+
+	TEST("a comma inside a value is kept");
+	EXPECT("a=x, y", "a", "x, y");
+	EXPECT("a=x,y", "a", "x,y");
+	EXPECT("a=x, y; b=2", "a", "x, y");
+	EXPECT("a=x, y z=1", "a", "x, y z=1");   /* "y z" is no token */
+	EXPECT("a=x,", "a", "x,");
+	EXPECT("a=,,,", "a", ",,,");
+	EXPECT(",", "a", NULL);
+
+	TEST("the session survives joined Cookie lines");
+	s = tbegin(cfg, NULL);
+	CHECK_OK(crumb_state_insert_string(crumb_session_server(s), "k",
+	    "kept"));
+	CHECK_OK(tend(s, "id", NULL, &pair));
+	REQUIRE(pair != NULL && strlen(pair) < 300);
+	for (i = 0; i < sizeof(joined) / sizeof(*joined); i++) {
+		snprintf(hdr, sizeof(hdr), joined[i], pair);
+		s = tbegin(cfg, hdr);
+		v = NULL;
+		check_count++;
+		if (crumb_session_is_new(s) ||
+		    crumb_state_get_string(crumb_session_server(s), "k", &v) !=
+		    CRUMB_OK || strcmp(v, "kept") != 0) {
+			check_failures++;
+			fprintf(stderr, "%s:%d: session lost in [%s]\n",
+			    __FILE__, __LINE__, joined[i]);
+		}
+		crumb_session_free(s);
+	}
+	free(pair);
+}
+
 static void
 test_bad_args(void)
 {
@@ -239,6 +296,7 @@ main(void)
 	test_quoted();
 	test_many();
 	test_duplicates_empty_junk();
+	test_joined();
 	test_bad_args();
 	test_hostile();
 	crumb_config_free(cfg);
