@@ -284,8 +284,9 @@ h_index(struct gb_ctx *c)
 		return rc;
 	if ((rc = take_flash(c->s, &flash)) != CRUMB_OK)
 		goto out;
-	/* Anonymous visitors get no token: a token would be stored state,
-	 * and a visitor who stores nothing must get no cookie. */
+	/* Anonymous visitors get no token: it would need a cookie, and a
+	 * visitor who keeps nothing gets none.  The sign-in form is
+	 * guarded by the origin check that every POST passes. */
 	if (v.user != NULL &&
 	    (rc = crumb_session_csrf_token(c->s, &v.csrf)) != CRUMB_OK)
 		goto out;
@@ -326,12 +327,9 @@ h_login(struct gb_ctx *c)
 		    "visible character.");
 	}
 	/* A new ID at every privilege change defeats session fixation;
-	 * a new CSRF token too, so that one seen before does not carry
-	 * over to the signed-in session. */
+	 * cycling it also retires the CSRF token, so that one seen before
+	 * does not carry over to the signed-in session. */
 	if ((rc = crumb_session_cycle_id(c->s)) != CRUMB_OK)
-		return rc;
-	rc = crumb_state_remove_raw(crumb_session_server(c->s), "_csrf");
-	if (rc != CRUMB_OK && rc != CRUMB_E_NOT_FOUND)
 		return rc;
 	if ((rc = crumb_session_set_user(c->s, name)) != CRUMB_OK)
 		return rc;
