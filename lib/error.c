@@ -19,7 +19,7 @@ static const char *const messages[] = {
 	[CRUMB_E_CANTOPEN] = "session store cannot be opened",
 	[CRUMB_E_CONFLICT] = "concurrent update conflict",
 	[CRUMB_E_PARSE] = "malformed input",
-	[CRUMB_E_IO] = "output failed",
+	[CRUMB_E_IO] = "reading the request body or writing the headers failed",
 	[CRUMB_E_NOKEY] = "no session key configured",
 	[CRUMB_E_KEYFILE] =
 	    "key file missing, unreadable, malformed or open to other users",
