@@ -20,6 +20,9 @@
 #define GB_DRAIN_MAX (1024 * 1024)
 #define GB_NAME_MAX 64          /* characters (code points) */
 #define GB_MESSAGE_MAX 1000     /* characters (code points) */
+/* GET /sessions lists at most this many of a user's sessions, the ones
+ * seen last. */
+#define GB_SESSIONS_SHOWN 100
 
 /* gb-buf.c: a growable byte buffer.  After a failed allocation every
  * later append is ignored and failed stays set, so that callers check
@@ -102,6 +105,19 @@ void gb_html_head(struct gb_buf *b, const struct gb_view *v);
 void gb_html_entry(struct gb_buf *b, const char *author,
     const char *message, int64_t created);
 void gb_html_tail(struct gb_buf *b);
+
+/* One row of GET /sessions. */
+struct gb_session_row {
+	crumb_session_info info;        /* a copy: crumb_user_sessions
+					 * lends it only for the call */
+	int current;                    /* crumb_session_is_current */
+};
+
+/* The whole page listing the user's sessions (v->user and v->csrf
+ * set): each with a sign-out form, then "Sign out all other sessions".
+ * more: some were left out (GB_SESSIONS_SHOWN). */
+void gb_html_sessions(struct gb_buf *b, const struct gb_view *v,
+    const struct gb_session_row *rows, size_t n, int more);
 /* A short page for an error status. */
 void gb_html_error(struct gb_buf *b, int status, const char *reason,
     const char *why);

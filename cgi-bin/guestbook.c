@@ -10,6 +10,13 @@
  *   POST /logout   csrf                         -> 303 /, session gone
  *   POST /theme    theme=light|dark (client-side state) -> 303 /
  *   GET  /counter  {"count":N}, an atomic increment in server state
+ *   GET  /sessions the user's sessions (label, started, last seen), each
+ *                  with a sign-out form; anonymous -> 303 /
+ *   POST /sessions/revoke  csrf, id_hash -> 303 /sessions, flash (the
+ *                  current session's hash: signed out, 303 /); a
+ *                  malformed hash 400, one not the user's 404
+ *   POST /sessions/others  csrf -> 303 /sessions, flash with the count
+ * Signed-in requests label their session with the User-Agent.
  * A POST that the browser says comes from another origin is 403 before
  * its body is read (gb_req_cross_origin); bodies are read with
  * crumb_form_read; every response carries gb_html_csp.
@@ -133,15 +140,24 @@ refuse(struct gb_ctx *c, int status, const char *why)
 	return CRUMB_OK;
 }
 
-/* POST-redirect-GET: a reload never resubmits a form. */
+/* POST-redirect-GET: a reload never resubmits a form.  where is a
+ * constant path. */
+static int
+see_other(struct gb_ctx *c, const char *where)
+{
+	c->resp->status = 303;
+	c->resp->location = where;
+	c->resp->ctype = "text/html; charset=utf-8";
+	gb_buf_puts(&c->resp->body, "<a href=\"");
+	gb_buf_puts(&c->resp->body, where);
+	gb_buf_puts(&c->resp->body, "\">Continue</a>\n");
+	return CRUMB_OK;
+}
+
 static int
 see_front(struct gb_ctx *c)
 {
-	c->resp->status = 303;
-	c->resp->location = "/";
-	c->resp->ctype = "text/html; charset=utf-8";
-	gb_buf_puts(&c->resp->body, "<a href=\"/\">Back to the guestbook</a>\n");
-	return CRUMB_OK;
+	return see_other(c, "/");
 }
 
 /* Temporary trouble (store, disk, memory) is 503 so that clients and
@@ -217,6 +233,9 @@ emit(const struct gb_req *req, struct gb_resp *r, const struct gb_buf *cookies)
 /* ---------------------------------------------------------------- */
 /* Input checks.                                                     */
 
+static const char stale_form[] = "The form has expired or did not come "
+    "from this site.  Reload the page and try again.";
+
 /* *ok = 1 when the form's csrf field matches the session's token.  A
  * missing or malformed token is the client's fault (403); only store
  * trouble comes back as an error. */
@@ -235,6 +254,61 @@ csrf_ok(struct gb_ctx *c, int *ok)
 	if (rc == CRUMB_OK || status_of(rc) != 503)
 		return CRUMB_OK;
 	return rc;
+}
+
+/* Names the device in the user's list of sessions.  The library
+ * writes only a changed label; a User-Agent that is not UTF-8 leaves
+ * the stored one as it is. */
+static int
+label_device(struct gb_ctx *c)
+{
+	int rc = crumb_session_set_label(c->s, getenv("HTTP_USER_AGENT"));
+
+	return rc == CRUMB_E_INVAL ? CRUMB_OK : rc;
+}
+
+/* The signed-in user, NULL when anonymous; borrowed from the session.
+ * A signed-in request also labels its session.  Only requests that
+ * load the session anyway call this, and an anonymous one is not
+ * labelled: a label needs the record loaded. */
+static int
+current_user(struct gb_ctx *c, const char **user)
+{
+	int rc;
+
+	if ((rc = crumb_session_get_user(c->s, user)) != CRUMB_OK ||
+	    *user == NULL)
+		return rc;
+	return label_device(c);
+}
+
+/* The checks of a form that only a signed-in user may send: *user is
+ * NULL when the request was refused (403), and the handler then only
+ * returns. */
+static int
+form_user(struct gb_ctx *c, const char *anonymous_why, const char **user)
+{
+	int rc, ok;
+
+	if ((rc = current_user(c, user)) != CRUMB_OK)
+		return rc;
+	if (*user == NULL)
+		return refuse(c, 403, anonymous_why);
+	if ((rc = csrf_ok(c, &ok)) != CRUMB_OK)
+		return rc;
+	if (!ok) {
+		*user = NULL;
+		return refuse(c, 403, stale_form);
+	}
+	return CRUMB_OK;
+}
+
+/* The flash shows once, on the next page. */
+static int
+set_flash(struct gb_ctx *c, const char *text)
+{
+	return crumb_state_insert_string(crumb_session_server(c->s), "flash",
+	    text);
 }
 
 /* ---------------------------------------------------------------- */
@@ -280,7 +354,7 @@ h_index(struct gb_ctx *c)
 	char *flash = NULL;
 	int rc;
 
-	if ((rc = crumb_session_get_user(c->s, &v.user)) != CRUMB_OK)
+	if ((rc = current_user(c, &v.user)) != CRUMB_OK)
 		return rc;
 	if ((rc = take_flash(c->s, &flash)) != CRUMB_OK)
 		goto out;
@@ -333,6 +407,8 @@ h_login(struct gb_ctx *c)
 		return rc;
 	if ((rc = crumb_session_set_user(c->s, name)) != CRUMB_OK)
 		return rc;
+	if ((rc = label_device(c)) != CRUMB_OK)
+		return rc;
 	return see_front(c);
 }
 
@@ -340,25 +416,17 @@ static int
 h_post(struct gb_ctx *c)
 {
 	const char *user = NULL, *msg = gb_req_field(c->req, "message");
-	int rc, ok;
+	int rc;
 
-	if ((rc = crumb_session_get_user(c->s, &user)) != CRUMB_OK)
+	if ((rc = form_user(c, "Please sign in before posting.", &user)) !=
+	    CRUMB_OK || user == NULL)
 		return rc;
-	if (user == NULL)
-		return refuse(c, 403, "Please sign in before posting.");
-	if ((rc = csrf_ok(c, &ok)) != CRUMB_OK)
-		return rc;
-	if (!ok)
-		return refuse(c, 403, "The form has expired or did not come "
-		    "from this site.  Reload the page and try again.");
 	if (!gb_text_valid(msg, GB_MESSAGE_MAX, 1))
 		return refuse(c, 400, "Please write a message of 1 to 1000 "
 		    "characters.");
 	if (gb_db_add(c->app->db, user, msg, (int64_t)time(NULL)) != 0)
 		return GB_E_DB;
-	rc = crumb_state_insert_string(crumb_session_server(c->s), "flash",
-	    "Thanks for signing");
-	if (rc != CRUMB_OK)
+	if ((rc = set_flash(c, "Thanks for signing")) != CRUMB_OK)
 		return rc;
 	return see_front(c);
 }
@@ -371,8 +439,7 @@ h_logout(struct gb_ctx *c)
 	if ((rc = csrf_ok(c, &ok)) != CRUMB_OK)
 		return rc;
 	if (!ok)
-		return refuse(c, 403, "The form has expired or did not come "
-		    "from this site.  Reload the page and try again.");
+		return refuse(c, 403, stale_form);
 	if ((rc = crumb_session_invalidate(c->s)) != CRUMB_OK)
 		return rc;
 	return see_front(c);
@@ -417,10 +484,12 @@ count_up(crumb_session *s, void *ud)
 static int
 h_counter(struct gb_ctx *c)
 {
+	const char *user;
 	double n = 0;
 	int rc;
 
-	if ((rc = crumb_session_atomic(c->s, count_up, &n)) != CRUMB_OK)
+	if ((rc = crumb_session_atomic(c->s, count_up, &n)) != CRUMB_OK ||
+	    (rc = current_user(c, &user)) != CRUMB_OK)
 		return rc;
 	c->resp->status = 200;
 	c->resp->ctype = "application/json";
@@ -435,6 +504,136 @@ h_counter(struct gb_ctx *c)
 }
 
 /* ---------------------------------------------------------------- */
+/* GET /sessions, POST /sessions/revoke, /sessions/others            */
+
+struct listing {
+	crumb_session *s;
+	struct gb_session_row *rows;
+	size_t n;
+	size_t cap;
+	int more;       /* rows past GB_SESSIONS_SHOWN were left out */
+	int nomem;
+};
+
+/* A crumb_info_fn: info is lent for the call only, so it is copied. */
+static int
+list_one(const crumb_session_info *info, void *ud)
+{
+	struct listing *l = ud;
+	struct gb_session_row *rows;
+	size_t cap;
+
+	if (l->n == GB_SESSIONS_SHOWN) {
+		l->more = 1;
+		return 1;
+	}
+	if (l->n == l->cap) {
+		cap = l->cap ? 2 * l->cap : 8;
+		if ((rows = realloc(l->rows, cap * sizeof(*rows))) == NULL) {
+			l->nomem = 1;
+			return 1;
+		}
+		l->rows = rows;
+		l->cap = cap;
+	}
+	l->rows[l->n].info = *info;
+	l->rows[l->n].current = crumb_session_is_current(l->s, info);
+	l->n++;
+	return 0;
+}
+
+/* Anonymous visitors are sent to the front page, where they can sign
+ * in: there is nothing of theirs to list. */
+static int
+h_sessions(struct gb_ctx *c)
+{
+	struct gb_view v = { NULL, NULL, NULL, "light" };
+	struct listing l = { c->s, NULL, 0, 0, 0, 0 };
+	char *flash = NULL;
+	int rc;
+
+	if ((rc = current_user(c, &v.user)) != CRUMB_OK)
+		return rc;
+	if (v.user == NULL)
+		return see_front(c);
+	if ((rc = take_flash(c->s, &flash)) != CRUMB_OK ||
+	    (rc = crumb_session_csrf_token(c->s, &v.csrf)) != CRUMB_OK)
+		goto out;
+	rc = crumb_user_sessions(c->app->cfg, v.user, list_one, &l);
+	if (rc == CRUMB_OK && l.nomem)
+		rc = CRUMB_E_NOMEM;
+	if (rc != CRUMB_OK)
+		goto out;
+	v.flash = flash;
+	v.theme = theme_of(c->s);
+	c->resp->status = 200;
+	c->resp->ctype = "text/html; charset=utf-8";
+	gb_html_sessions(&c->resp->body, &v, l.rows, l.n, l.more);
+out:
+	free(l.rows);
+	free(flash);
+	return rc;
+}
+
+static const char revoke_anonymous[] = "Please sign in to manage your "
+    "sessions.";
+
+/* A hash that is not 64 hex digits is 400; one that names no session
+ * of this user (ended already, or another user's) is 404, the same
+ * answer for both so that a user learns nothing of others' sessions. */
+static int
+h_revoke(struct gb_ctx *c)
+{
+	const char *user, *hash = gb_req_field(c->req, "id_hash");
+	crumb_session_info info;
+	int rc;
+
+	if ((rc = form_user(c, revoke_anonymous, &user)) != CRUMB_OK ||
+	    user == NULL)
+		return rc;
+	memset(&info, 0, sizeof(info));
+	if (hash == NULL || strlen(hash) >= sizeof(info.id_hash))
+		return refuse(c, 400, "That is not a session of the list.");
+	memcpy(info.id_hash, hash, strlen(hash) + 1);
+	/* Signing out here also expires this browser's cookie. */
+	if (crumb_session_is_current(c->s, &info)) {
+		if ((rc = crumb_session_invalidate(c->s)) != CRUMB_OK)
+			return rc;
+		return see_front(c);
+	}
+	rc = crumb_user_revoke(c->app->cfg, user, hash);
+	if (rc == CRUMB_E_INVAL)
+		return refuse(c, 400, "That is not a session of the list.");
+	if (rc == CRUMB_E_NOT_FOUND)
+		return refuse(c, 404, "That session has ended already, or it "
+		    "is not yours.");
+	if (rc != CRUMB_OK || (rc = set_flash(c, "Signed out one session")) !=
+	    CRUMB_OK)
+		return rc;
+	return see_other(c, "/sessions");
+}
+
+static int
+h_others(struct gb_ctx *c)
+{
+	const char *user;
+	char msg[64];
+	uint64_t n = 0;
+	int rc;
+
+	if ((rc = form_user(c, revoke_anonymous, &user)) != CRUMB_OK ||
+	    user == NULL)
+		return rc;
+	if ((rc = crumb_session_logout_others(c->s, &n)) != CRUMB_OK)
+		return rc;
+	snprintf(msg, sizeof(msg), "%llu other session%s signed out",
+	    (unsigned long long)n, n == 1 ? "" : "s");
+	if ((rc = set_flash(c, msg)) != CRUMB_OK)
+		return rc;
+	return see_other(c, "/sessions");
+}
+
+/* ---------------------------------------------------------------- */
 /* Dispatch.                                                         */
 
 static const struct gb_route routes[] = {
@@ -444,6 +643,9 @@ static const struct gb_route routes[] = {
 	{ "/post", "POST", 0, 1, h_post, "POST" },
 	{ "/logout", "POST", 0, 1, h_logout, "POST" },
 	{ "/theme", "POST", 0, 1, h_theme, "POST" },
+	{ "/sessions", "GET", 1, 0, h_sessions, "GET, HEAD" },
+	{ "/sessions/revoke", "POST", 0, 1, h_revoke, "POST" },
+	{ "/sessions/others", "POST", 0, 1, h_others, "POST" },
 };
 
 static const struct gb_route *

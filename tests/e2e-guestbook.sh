@@ -473,6 +473,169 @@ logout() {
 	check "the old cookie's server state is gone" body_is '{"count":1}'
 }
 
+# /sessions: the id_hash of the listed row whose text has $1.
+hash_of_row() {
+	grep -F '<tr class="session' "$W/b" | grep -F -- "$1" | head -n 1 |
+	    grep -o 'name="id_hash" value="[0-9a-fA-F]*"' |
+	    sed 's/.*value="//; s/"$//'
+}
+
+session_count() { grep -c '<tr class="session' "$W/b"; }
+current_is() {
+	has_body "<tr class=\"session current\"><td class=\"label\">$1</td>"
+}
+# Rows whose two times are readable UTC with an ISO datetime.
+utc_rows() {
+	grep -c '<time datetime="[0-9T:-]*Z">[0-9: -]* UTC</time>.*</time>' \
+	    "$W/b"
+}
+
+# signed_in_as NAME JAR CURL-ARGS...: GET / is signed in as NAME.
+signed_in_as() {
+	local name=$1
+	shift
+	http "$@" "$BASE/"
+	has_body "id=\"user\">$name</strong>"
+}
+
+# is_anonymous JAR CURL-ARGS...: GET / is not signed in.
+is_anonymous() {
+	http "$@" "$BASE/"
+	has_body 'id="login"' && ! has_body 'id="user"'
+}
+
+# One user signed in from three browsers (jars 1-3, each with its own
+# User-Agent) manages the others from the first; a second user (jars 4
+# and 5) holds sessions that the first must not end.
+sessions() {
+	local j1=$W/jar-s1 j2=$W/jar-s2 j3=$W/jar-s3 j4=$W/jar-s4 j5=$W/jar-s5
+	local ua1='Device-One/1.0' ua2='Device-Two/2.0'
+	local ua3='Evil <script>alert(3)</script>' ua4='Other-User/4.0'
+	local tok h1 h2 h4 before after
+	http "" "$BASE/sessions"
+	want_code 303 "anonymous GET /sessions is 303"
+	check "anonymous /sessions redirects to /" has_header '^location: /\s*$'
+	check "anonymous /sessions sets no cookie" \
+	    eval '! has_header "^set-cookie:"'
+	http "$j1" -A "$ua1" -d 'name=sam' "$BASE/login"
+	http "$j2" -A "$ua2" -d 'name=sam' "$BASE/login"
+	http "$j3" -A "$ua3" -d 'name=sam' "$BASE/login"
+	http "$j4" -A "$ua4" -d 'name=tom' "$BASE/login"
+	http "$j5" -A '' -d 'name=tom' "$BASE/login"
+	http "$j1" -A "$ua1" "$BASE/"
+	check "the signed-in front page links to /sessions" \
+	    has_body 'href="/sessions"'
+	http "$j1" -A "$ua1" "$BASE/sessions"
+	want_code 200 "GET /sessions signed in is 200"
+	check "/sessions has the CSP naming its style sheet" \
+	    csp_has "style-src 'sha256-$(style_hash)'"
+	check "/sessions lists the user's 3 sessions" \
+	    eval '[ "$(session_count)" = 3 ]'
+	check "/sessions marks exactly one as this device" \
+	    eval '[ "$(grep -c "this device" "$W/b")" = 1 ]'
+	check "this device is the session of jar 1" current_is "$ua1"
+	check "/sessions shows the other labels" has_body ">$ua2</td>"
+	check "a label with <script> is shown escaped" \
+	    has_body '>Evil &lt;script&gt;alert(3)&lt;/script&gt;</td>'
+	check "no raw <script> on /sessions" eval '! has_body "<script>"'
+	check "/sessions shows both times of each in UTC" \
+	    eval '[ "$(utc_rows)" = 3 ]'
+	check "another user's sessions are not listed" eval '! has_body "$ua4"'
+	check "/sessions has the sign-out-others form" \
+	    has_body 'action="/sessions/others"'
+	tok=$(csrf_of_page)
+	h1=$(hash_of_row 'session current')
+	h2=$(hash_of_row "$ua2")
+	check "each session has a sign-out form with its hash" \
+	    eval '[ ${#h1} = 64 ] && [ ${#h2} = 64 ] && [ "$h1" != "$h2" ]'
+	http "$j4" -A "$ua4" "$BASE/sessions"
+	h4=$(hash_of_row "$ua4")
+	check "a session without a User-Agent is an unknown device" \
+	    has_body '<em>unknown device</em>'
+	http "$j1" -A 'Device-One/1.1' "$BASE/"
+	http "$j1" -A 'Device-One/1.1' "$BASE/sessions"
+	check "a new User-Agent relabels the session" current_is Device-One/1.1
+	ua1='Device-One/1.1'
+
+	http "$j1" -A "$ua1" -d "id_hash=$h2" "$BASE/sessions/revoke"
+	want_code 403 "revoke without csrf is 403"
+	http "$j1" -A "$ua1" -d "id_hash=$h2&csrf=wrong" "$BASE/sessions/revoke"
+	want_code 403 "revoke with a wrong csrf is 403"
+	http "$j1" -A "$ua1" -H 'Origin: http://evil.example' \
+	    -d "id_hash=$h2&csrf=$tok" "$BASE/sessions/revoke"
+	want_code 403 "revoke from another origin is 403, even with the token"
+	http "$j1" -A "$ua1" -d "id_hash=zz&csrf=$tok" "$BASE/sessions/revoke"
+	want_code 400 "revoke with a malformed hash is 400"
+	http "$j1" -A "$ua1" -d "csrf=$tok" "$BASE/sessions/revoke"
+	want_code 400 "revoke without a hash is 400"
+	http "$j1" -A "$ua1" -d "id_hash=$(repeat 0 64)&csrf=$tok" \
+	    "$BASE/sessions/revoke"
+	want_code 404 "revoke of an unknown hash is 404"
+	http "$j1" -A "$ua1" -d "id_hash=$h4&csrf=$tok" "$BASE/sessions/revoke"
+	want_code 404 "revoke of another user's session is 404"
+	check "the other user's session survives" \
+	    signed_in_as tom "$j4" -A "$ua4"
+	http "$j2" -A "$ua2" -d "id_hash=$h2&csrf=$tok" "$BASE/sessions/revoke"
+	want_code 403 "another session's token does not revoke"
+	check "jar 2 is still signed in after the refused revokes" \
+	    signed_in_as sam "$j2" -A "$ua2"
+
+	http "$j1" -A "$ua1" -d "id_hash=$h2&csrf=$tok" "$BASE/sessions/revoke"
+	want_code 303 "revoke is 303"
+	check "revoke redirects to /sessions" \
+	    has_header '^location: /sessions\s*$'
+	http "$j1" -A "$ua1" "$BASE/sessions"
+	check "the revoke's flash is shown" \
+	    has_body 'id="flash" role="status">Signed out one session</p>'
+	check "/sessions lists 2 sessions after the revoke" \
+	    eval '[ "$(session_count)" = 2 ]'
+	check "jar 2 is anonymous after the revoke" is_anonymous "$j2" -A "$ua2"
+	check "jar 1 is still signed in" signed_in_as sam "$j1" -A "$ua1"
+	check "jar 3 is still signed in" signed_in_as sam "$j3" -A "$ua3"
+	http "$j1" -A "$ua1" -d "id_hash=$h2&csrf=$tok" "$BASE/sessions/revoke"
+	want_code 404 "revoking a revoked session again is 404"
+
+	http "$j1" -A "$ua1" -d '' "$BASE/sessions/others"
+	want_code 403 "sign out others without csrf is 403"
+	http "$j1" -A "$ua1" -d 'csrf=wrong' "$BASE/sessions/others"
+	want_code 403 "sign out others with a wrong csrf is 403"
+	http "$j1" -A "$ua1" -H 'Sec-Fetch-Site: cross-site' -d "csrf=$tok" \
+	    "$BASE/sessions/others"
+	want_code 403 "sign out others cross-site is 403"
+	http "$j1" -A "$ua1" -H 'Origin: http://evil.example' -d "csrf=$tok" \
+	    "$BASE/sessions/others"
+	want_code 403 "sign out others from another origin is 403"
+	check "jar 3 is still signed in after the refused sign-outs" \
+	    signed_in_as sam "$j3" -A "$ua3"
+	http "" -d "csrf=$tok" "$BASE/sessions/others"
+	want_code 403 "sign out others while not signed in is 403"
+	http "$j1" -A "$ua1" -d "csrf=$tok" "$BASE/sessions/others"
+	want_code 303 "sign out others is 303"
+	check "sign out others redirects to /sessions" \
+	    has_header '^location: /sessions\s*$'
+	http "$j1" -A "$ua1" "$BASE/sessions"
+	check "the flash counts the sessions signed out" \
+	    has_body '>1 other session signed out</p>'
+	check "/sessions then lists only this device" \
+	    eval '[ "$(session_count)" = 1 ] && has_body "this device"'
+	check "jar 3 is anonymous after sign out others" \
+	    is_anonymous "$j3" -A "$ua3"
+	check "jar 1 is still signed in after sign out others" \
+	    signed_in_as sam "$j1" -A "$ua1"
+	check "tom's sessions survive sam's sign out others" \
+	    signed_in_as tom "$j4" -A "$ua4"
+
+	cp "$j1" "$W/signed-in"
+	http "$j1" -A "$ua1" -d "id_hash=$h1&csrf=$tok" "$BASE/sessions/revoke"
+	want_code 303 "revoking this device's session is 303"
+	check "revoking this device's session redirects to /" \
+	    has_header '^location: /\s*$'
+	check "revoking this device's session expires its cookie" \
+	    eval 'set_cookie | grep -qi "; Max-Age=0"'
+	check "the old cookie of this device is not signed in" \
+	    is_anonymous "" -b "$W/signed-in"
+}
+
 errors() {
 	local p
 	# (Apache merges "//" into "/" before the program sees it.)
@@ -588,6 +751,7 @@ suite() {
 	cross_site
 	theme
 	logout
+	sessions
 	errors
 	purge
 	check "no 5xx answer at all" eval '[ -z "$FIVEXX" ]'
