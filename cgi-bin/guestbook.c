@@ -464,21 +464,25 @@ h_theme(struct gb_ctx *c)
 /* ---------------------------------------------------------------- */
 /* GET /counter                                                      */
 
+/* The count, edited in place: anything but a number starts over. */
+static int
+bump(cJSON **v, void *ud)
+{
+	if (!cJSON_IsNumber(*v)) {
+		cJSON_Delete(*v);
+		if ((*v = cJSON_CreateNumber(0)) == NULL)
+			return CRUMB_E_NOMEM;
+	}
+	cJSON_SetNumberValue(*v, (*v)->valuedouble + 1);
+	*(double *)ud = (*v)->valuedouble;
+	return 0;
+}
+
 /* May run several times: it only reads and writes the session. */
 static int
 count_up(crumb_session *s, void *ud)
 {
-	crumb_state *st = crumb_session_server(s);
-	double n = 0;
-	int rc;
-
-	rc = crumb_state_get_number(st, "count", &n);
-	if (rc == CRUMB_E_NOT_FOUND || rc == CRUMB_E_TYPE)
-		n = 0;
-	else if (rc != CRUMB_OK)
-		return rc;
-	*(double *)ud = n + 1;
-	return crumb_state_insert_number(st, "count", n + 1);
+	return crumb_state_edit(crumb_session_server(s), "count", bump, ud);
 }
 
 static int
