@@ -6,12 +6,14 @@
 #
 #   scripts/stack.sh --port P --state-dir D [--mode fcgi|cgi]
 #                    [--workers N] [--build-dir B] [--program PATH]
+#                    [--ready-status CODE]
 #
 # The state directory (created mode 0700) holds sessions.db,
 # guestbook.db and the secret key (generated once by crumb-keygen, kept
 # across runs), plus run/ with the Apache config, pid files and logs.
 # Prints exactly one line, "READY http://127.0.0.1:P/", on stdout once /
-# answers 200; everything else goes to stderr.  SIGTERM or SIGINT stops
+# answers 200 (or CODE: a test of a program that must answer 503 says
+# --ready-status 503); everything else goes to stderr.  SIGTERM or SIGINT stops
 # Apache and every worker, then the script exits.
 # CRUMB_INSECURE_COOKIE=1 in the environment is passed to the program
 # (cookies without Secure, for plain HTTP on loopback), and so is
@@ -35,6 +37,7 @@ MODE=fcgi
 WORKERS=4
 BUILD_DIR=$TOP
 PROGRAM=
+READY_STATUS=200
 INSECURE=${CRUMB_INSECURE_COOKIE:-0}
 BUSY_MS=${CRUMB_BUSY_MS:-5000}
 PURGE_INTERVAL=${PURGE_INTERVAL:-300}
@@ -52,6 +55,7 @@ die() { say "$*"; exit 1; }
 usage() {
 	echo "usage: scripts/stack.sh --port P --state-dir D [--mode fcgi|cgi]"
 	echo "           [--workers N] [--build-dir B] [--program PATH]"
+	echo "           [--ready-status CODE]"
 	echo "environment: CRUMB_INSECURE_COOKIE=1, CRUMB_BUSY_MS, PURGE_INTERVAL"
 }
 
@@ -66,6 +70,7 @@ parse_args() {
 		--workers) WORKERS=$2 ;;
 		--build-dir) BUILD_DIR=$2 ;;
 		--program) PROGRAM=$2 ;;
+		--ready-status) READY_STATUS=$2 ;;
 		*) say "unknown argument: $1"; usage >&2; exit 2 ;;
 		esac
 		shift 2
@@ -77,6 +82,9 @@ parse_args() {
 	[ "$WORKERS" -ge 1 ] && [ "$WORKERS" -le 64 ] ||
 	    die "bad worker count: $WORKERS"
 	case $MODE in fcgi|cgi) ;; *) die "bad mode: $MODE" ;; esac
+	case $READY_STATUS in [1-5][0-9][0-9]) ;;
+	*) die "bad ready status: $READY_STATUS" ;;
+	esac
 	case $PURGE_INTERVAL in
 	''|*[!0-9]*) die "bad PURGE_INTERVAL: $PURGE_INTERVAL" ;;
 	esac
@@ -290,10 +298,11 @@ wait_ready() {
 		fi
 		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
 		    "http://127.0.0.1:$PORT/")
-		[ "$code" = 200 ] && return 0
+		[ "$code" = "$READY_STATUS" ] && return 0
 		sleep 0.2
 	done
-	say "no 200 from http://127.0.0.1:$PORT/ after 30 s (last: $code)"
+	say "no $READY_STATUS from http://127.0.0.1:$PORT/ after 30 s" \
+	    "(last: $code)"
 	tail -n 20 "$RUN_DIR/error.log" "$RUN_DIR/fcgi.log" >&2 2>/dev/null
 	exit 1
 }

@@ -6,7 +6,7 @@
 #      (unit tests, symbol check, guestbook end to end as FastCGI and CGI),
 #      then the hardening tests through the real stack (tests/hardening/);
 #   2. installs the library into a temporary prefix and runs the README's
-#      example program, compiled with pkg-config, behind Apache;
+#      example programs, compiled with pkg-config, behind Apache;
 #   3. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #      `make check` again;
 #   4. runs each libFuzzer target briefly (clang, ASan + UBSan);
@@ -83,7 +83,7 @@ run_check build/default
 stage "hardening: concurrency, crashes, store faults, bad input, memory"
 bash tests/hardening/run-all.sh build/default
 
-stage "install + README example (pkg-config, Apache CGI, curl)"
+stage "install + README examples (pkg-config, Apache CGI and FastCGI, curl)"
 make -C build/default install >/dev/null
 bash tests/readme-example.sh "$TOP/build/default" "$PREFIX"
 
