@@ -100,7 +100,7 @@ bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
 if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
 	stage "valgrind memcheck: unit tests"
 	# Only the C test programs (the scripts drive servers instead).
-	run_check build/default TESTS='$(check_PROGRAMS)' \
+	run_check build/default TESTS='$(filter tests/test-%,$(check_PROGRAMS))' \
 	    LOG_COMPILER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --show-leak-kinds=definite,indirect,possible"
 fi
 
