@@ -171,7 +171,9 @@ const char *crumb_store_errmsg(const crumb_store *store);
 
 /* SQLite backend: opens (creating if needed) the database file once per
  * process, WAL mode, busy timeout, statements prepared once.  The schema
- * is sql/sqlite-store.sql.  New; crumb_store_free. */
+ * is sql/sqlite-store.sql.  A failure gives no detail (there is no store
+ * to ask): open with _v2 or _v3 and an errbuf to log why.
+ * New; crumb_store_free. */
 int crumb_store_sqlite_open(const char *path, crumb_store **out);
 /* Like crumb_store_sqlite_open with a busy timeout in milliseconds
  * (default 5000) and synchronous=FULL when full_sync is non-zero
@@ -329,8 +331,9 @@ typedef enum crumb_status {
 /* Start a request.  cookie_header is the raw Cookie header (may be NULL).
  * A missing, malformed, forged, expired or unknown-key session cookie
  * (or one claiming a TTL over CRUMB_TTL_MAX) gives a fresh session,
- * never an error.  cfg is borrowed and must outlive the session, and
- * must have a key (else CRUMB_E_NOKEY) and a store (else CRUMB_E_STATE:
+ * never an error; so does a Cookie header over 64 KiB, which is ignored
+ * whole (crumb_cookie_get then finds no cookie either).  cfg is borrowed
+ * and must outlive the session, and must have a key (else CRUMB_E_NOKEY) and a store (else CRUMB_E_STATE:
  * crumb_store_memory_new serves a program that keeps nothing on the
  * server).  New; crumb_session_free.
  *
@@ -372,7 +375,9 @@ int crumb_session_clear(crumb_session *s);
 /* Delete the server record; the cookie stays. */
 int crumb_session_delete(crumb_session *s);
 /* Delete the record and expire the cookie; later calls are ignored and
- * return CRUMB_E_INVALIDATED. */
+ * return CRUMB_E_INVALIDATED.  The record is deleted by finish: should
+ * that fail, finish returns the store's error and sends no expiring
+ * cookie, so the visitor is still signed in (answer 503). */
 int crumb_session_invalidate(crumb_session *s);
 /* New ID, same state; the old ID stops working at finish. */
 int crumb_session_cycle_id(crumb_session *s);
@@ -400,10 +405,16 @@ int crumb_session_save(crumb_session *s);
 /* Atomic read-modify-write of the server state: fn runs on the freshest
  * stored state and its changes are written with a version check; on a
  * concurrent change they are undone, the state reloaded and fn run
- * again.  With a store that can lock a record (SQLite), load, fn and
- * write run in one exclusive transaction instead, and fn runs once.
+ * again, at most 200 times with a short random pause between, then
+ * CRUMB_E_CONFLICT with the stored state reloaded.  With a store that
+ * can lock a record (SQLite), load, fn and write run in one exclusive
+ * transaction instead, and fn runs once.
  * fn must only touch the session (it may run several times) and return
- * 0, or non-zero to abort (returned as is; its changes are undone). */
+ * 0, or non-zero to abort (returned as is; its changes are undone).
+ * Without it, a get then insert of one key loses updates: a save that
+ * meets another request's write replays the insert, whose value was
+ * computed from the state read before (changes of different keys both
+ * persist). */
 typedef int (*crumb_atomic_fn)(crumb_session *s, void *ud);
 int crumb_session_atomic(crumb_session *s, crumb_atomic_fn fn, void *ud);
 
@@ -433,7 +444,14 @@ int crumb_session_csrf_check(crumb_session *s, const char *given);
 
 /* Persist and emit the Set-Cookie header lines ("Set-Cookie: ...\r\n"
  * each, no blank line).  Call while writing the CGI headers.  write
- * returns 0 on success.  After finish only crumb_session_free is useful. */
+ * returns 0 on success.  The store is written first, then all lines go
+ * to write in one call (none when there is nothing to send); a write
+ * that fails is CRUMB_E_IO, and what was stored stays stored.  On a
+ * store failure nothing is written (see crumb_session_begin).  After
+ * finish only crumb_session_free is useful (crumb_state_* and
+ * crumb_session_finish itself return CRUMB_E_STATE), so read what the
+ * page shows before finish; values borrowed before it stay valid until
+ * crumb_session_free. */
 typedef int (*crumb_write_fn)(const char *buf, size_t len, void *ud);
 int crumb_session_finish(crumb_session *s, crumb_write_fn write, void *ud);
 /* Same, into a new string (possibly ""); free with crumb_free. */
@@ -594,7 +612,8 @@ typedef struct crumb_form crumb_form;
 
 #define CRUMB_FORM_MAX_FIELDS 256
 
-/* Parse len bytes.  '+' is a space, %XX decoded.  A bad escape, a NUL,
+/* Parse len bytes.  '+' is a space, %XX decoded.  Empty fields ("a&&b",
+ * a trailing '&') are skipped and not counted.  A bad escape, a NUL,
  * invalid UTF-8 or more than CRUMB_FORM_MAX_FIELDS fields is
  * CRUMB_E_PARSE.  New; crumb_form_free. */
 int crumb_form_parse(const char *body, size_t len, crumb_form **out);

@@ -44,7 +44,7 @@ CRUMB_API int
 crumb_form_parse(const char *body, size_t len, crumb_form **out)
 {
 	crumb_form *f;
-	size_t i, start, max = 1, pos = 0;
+	size_t i, start, max = 0, seg = 0, pos = 0;
 
 	if (out == NULL)
 		return CRUMB_E_INVAL;
@@ -53,11 +53,21 @@ crumb_form_parse(const char *body, size_t len, crumb_form **out)
 		return CRUMB_E_INVAL;
 	if (body == NULL)
 		body = "";
-	for (i = 0; i < len; i++)
-		if (body[i] == '&')
-			max++;
+	/* Count only the fields the loop below keeps: empty ones ("a&&b",
+	 * a trailing '&') are skipped there, so they must not count
+	 * against the limit either. */
+	for (i = 0; i <= len; i++) {
+		if (i < len && body[i] != '&') {
+			seg++;
+			continue;
+		}
+		max += seg > 0;
+		seg = 0;
+	}
 	if (max > CRUMB_FORM_MAX_FIELDS)
 		return CRUMB_E_PARSE;
+	if (max == 0)
+		max = 1;        /* calloc(0) may be NULL */
 	if ((f = calloc(1, sizeof(*f))) == NULL ||
 	    (f->buf = malloc(len + 2 * max + 1)) == NULL ||
 	    (f->fields = calloc(max, sizeof(*f->fields))) == NULL) {
