@@ -201,6 +201,55 @@ int crumb_store_sqlite_open_v3(const char *path, int busy_ms, unsigned flags,
  * between processes or FastCGI workers.  New; crumb_store_free. */
 int crumb_store_memory_new(crumb_store **out);
 
+/* Open the store a URL names, so that a program switches stores by
+ * configuration (an environment variable, a config file), not by code.
+ * url (copied where needed; the caller keeps it) is one of:
+ *   sqlite:/var/lib/app/sessions.db   the SQLite store of that file
+ *   sqlite:///var/lib/app/sessions.db the same
+ *   sqlite:data/sessions.db           relative to the working directory
+ *   /var/lib/app/sessions.db, ./sessions.db, sessions.db
+ *                                     a bare path: the SQLite store of
+ *                                     that file, the text taken as it
+ *                                     is (no query, no %-escapes)
+ *   memory:                           a new, empty in-memory store (per
+ *                                     process: see crumb_store_memory_new)
+ *   postgresql://user@host:5432/db?sslmode=verify-full, postgres://...
+ *   host=/run/postgresql dbname=app   a libpq URL or "key=value"
+ *                                     connection string: the PostgreSQL
+ *                                     store, with a 5000 ms timeout,
+ *                                     when this library was built with
+ *                                     it (libpq reads the whole text)
+ * A sqlite: URL's path is %-decoded (write '?' as %3F, '%' as %25) and
+ * may end in a query of '&'-separated parameters (given twice, the
+ * last one counts):
+ *   busy_ms=N     0..3600000: how long a write waits for the lock
+ *                 (default 5000; crumb_store_sqlite_open_v3's busy_ms)
+ *   sync=full     synchronous=FULL (CRUMB_SQLITE_FULL_SYNC); sync=normal
+ *                 is the default
+ *   group=1       files created with mode 0660 (CRUMB_SQLITE_GROUP);
+ *                 group=0 (0600) is the default
+ * e.g. "sqlite:/var/lib/app/sessions.db?busy_ms=2000&sync=full".  An
+ * authority other than the empty one (sqlite://host/...) is refused: a
+ * SQLite store is a local file.  Schemes are matched without regard to
+ * case.  A relative path whose first '/' comes after a ':' reads as a
+ * scheme: write it "./a:b.db" or "sqlite:a:b.db".  A path that begins
+ * with a libpq keyword and '=' ("dbname=x") reads as a connection
+ * string: write it "./dbname=x".
+ *
+ * On success *out is new (crumb_store_free) and errbuf, when given,
+ * holds "".  On failure *out is NULL and, when errbuf is not NULL and
+ * errlen > 0, errbuf holds the reason, NUL-terminated, cut to errlen
+ * bytes; a password given in url (user:PASSWORD@, password=) never
+ * appears in it.  Errors: CRUMB_E_INVAL for a NULL url or out, an
+ * empty url, an unknown scheme or a store this library was not built
+ * with (errbuf names the stores it has: "unknown store URL scheme
+ * \"redis\": this crumb has sqlite, memory"), a bad query parameter or
+ * a malformed sqlite: URL; otherwise what the backend's open returns
+ * (crumb_store_sqlite_open_v3: CRUMB_E_CANTOPEN, _READONLY, _FULL,
+ * _CORRUPT, _BUSY, ...; crumb_store_memory_new: CRUMB_E_NOMEM). */
+int crumb_store_open(const char *url, crumb_store **out, char *errbuf,
+    size_t errlen);
+
 /* Delete expired records in batches of batch (0: 250), each batch its
  * own transaction so that other requests interleave.  now 0 = time(). */
 int crumb_store_purge(crumb_store *store, int64_t now, unsigned batch,
