@@ -192,7 +192,7 @@ open_sqlite_url(const char *rest, crumb_store **out, char *errbuf,
 
 	if (strncmp(rest, "//", 2) == 0) {
 		/* An authority: only the empty one (sqlite:///abs/path). */
-		if (rest[2] != '/')
+		if (rest[2] != '/' && rest[2] != '\0')
 			return refuse(errbuf, errlen, CRUMB_E_INVAL,
 			    "sqlite URL names a host: a SQLite store is a "
 			    "local file (sqlite:/path or sqlite:///path)");
