@@ -289,7 +289,8 @@ redact(const char *url, char *errbuf, size_t errlen)
 		for (c = p; c < end; c++)
 			if (*c == '@')
 				at = c;
-		if (at != NULL && (c = memchr(p, ':', (size_t)(at - p))) != NULL)
+		if (at != NULL &&
+		    (c = memchr(p, ':', (size_t)(at - p))) != NULL)
 			ok = redact_both(errbuf, errlen, c + 1,
 			    (size_t)(at - c - 1));
 	}

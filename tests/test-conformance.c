@@ -505,7 +505,8 @@ check_users(void)
 		if (i > 0)
 			CHECK(l.info[i - 1].last_seen >= l.info[i].last_seen);
 		for (j = 0; j < i; j++)
-			CHECK(strcmp(l.info[i].id_hash, l.info[j].id_hash) != 0);
+			CHECK(strcmp(l.info[i].id_hash,
+			    l.info[j].id_hash) != 0);
 	}
 	memset(&l, 0, sizeof(l));
 	l.stop_after = 2;
@@ -569,7 +570,7 @@ check_labels(void)
 	uint8_t h[32];
 
 	if (ops->set_label == NULL) {
-		printf("-- labels: this store keeps none (set_label is NULL)\n");
+		printf("-- labels: this store keeps none (no set_label)\n");
 		free(u);
 		crumb_config_free(a);
 		crumb_config_free(b);

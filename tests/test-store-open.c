@@ -99,7 +99,8 @@ elapsed_ms(const struct timespec *t0)
 	struct timespec t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) / 1e6;
+	return (t1.tv_sec - t0->tv_sec) * 1e3 +
+	    (t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
 /* A write through url's store while another connection holds the write
@@ -141,6 +142,17 @@ refused(const char *url, const char *want, const char *secret)
 		CHECK_STR(err, want);
 	if (secret != NULL && strstr(err, secret) != NULL)
 		CHECK_STR(err, "(a message without the password)");
+}
+
+/* refused() of the URL a b c. */
+static void
+refused3(const char *a, const char *b, const char *c, const char *want,
+    const char *secret)
+{
+	char *url = cat(a, b, c);
+
+	refused(url, want, secret);
+	free(url);
 }
 
 int
@@ -223,15 +235,9 @@ main(void)
 	opens_file(url, path);
 	free(url);
 	free(path);
-	url = cat("sqlite:", dir, "/bad%zz.db");
-	refused(url, "escape", NULL);
-	free(url);
-	url = cat("sqlite:", dir, "/nul%00.db");
-	refused(url, "escape", NULL);
-	free(url);
-	url = cat("sqlite:", dir, "/short%4");
-	refused(url, "escape", NULL);
-	free(url);
+	refused3("sqlite:", dir, "/bad%zz.db", "escape", NULL);
+	refused3("sqlite:", dir, "/nul%00.db", "escape", NULL);
+	refused3("sqlite:", dir, "/short%4", "escape", NULL);
 
 	TEST("sqlite: query: group=1 makes 0660 files, sync and busy_ms taken");
 	path = tpath(dir, "g.db");
@@ -259,36 +265,20 @@ main(void)
 
 	TEST("sqlite: bad queries and URLs are refused, no file made");
 	path = tpath(dir, "never.db");
-	url = cat("sqlite:", path, "?busy_ms=abc");
-	refused(url, "busy_ms", NULL);
-	free(url);
-	url = cat("sqlite:", path, "?busy_ms=-1");
-	refused(url, "busy_ms", NULL);
-	free(url);
-	url = cat("sqlite:", path, "?busy_ms=");
-	refused(url, "busy_ms", NULL);
-	free(url);
-	url = cat("sqlite:", path, "?busy_ms=3600001");
-	refused(url, "busy_ms", NULL);
-	free(url);
-	url = cat("sqlite:", path, "?busy_ms=99999999999999999999999");
-	refused(url, "busy_ms", NULL);
-	free(url);
-	url = cat("sqlite:", path, "?sync=maybe");
-	refused(url, "sync", NULL);
-	free(url);
-	url = cat("sqlite:", path, "?group=2");
-	refused(url, "group", NULL);
-	free(url);
-	url = cat("sqlite:", path, "?mode=ro");
-	refused(url, "unknown parameter \"mode\"", NULL);
-	free(url);
-	url = cat("sqlite:", path, "?password=hunter2");
-	refused(url, "unknown parameter \"password\"", "hunter2");
-	free(url);
-	url = cat("sqlite:", path, "?PASS%20WORD=hunter2");
-	refused(url, "unknown parameter (known", "hunter2");
-	free(url);
+	refused3("sqlite:", path, "?busy_ms=abc", "busy_ms", NULL);
+	refused3("sqlite:", path, "?busy_ms=-1", "busy_ms", NULL);
+	refused3("sqlite:", path, "?busy_ms=", "busy_ms", NULL);
+	refused3("sqlite:", path, "?busy_ms=3600001", "busy_ms", NULL);
+	refused3("sqlite:", path, "?busy_ms=99999999999999999999999",
+	    "busy_ms", NULL);
+	refused3("sqlite:", path, "?sync=maybe", "sync", NULL);
+	refused3("sqlite:", path, "?group=2", "group", NULL);
+	refused3("sqlite:", path, "?mode=ro",
+	    "unknown parameter \"mode\"", NULL);
+	refused3("sqlite:", path, "?password=hunter2",
+	    "unknown parameter \"password\"", "hunter2");
+	refused3("sqlite:", path, "?PASS%20WORD=hunter2",
+	    "unknown parameter (known", "hunter2");
 	CHECK(!exists(path));
 	free(path);
 	refused("sqlite://host/tmp/x.db", "local file", NULL);
@@ -330,7 +320,7 @@ main(void)
 	    "\"postgresql\"", "hunter2");
 	refused("dbname = app", "\"postgresql\"", NULL);
 #else
-	TEST("postgresql:// that cannot connect: an error without the password");
+	TEST("postgresql:// that cannot connect: no password in the error");
 	CHECK(try_open("postgresql://app:hunter2@127.0.0.1:1/s?"
 	    "connect_timeout=2") != CRUMB_OK);
 	CHECK(strstr(err, "hunter2") == NULL);
