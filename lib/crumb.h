@@ -106,49 +106,155 @@ typedef struct crumb_session_info {
 typedef int (*crumb_info_fn)(const crumb_session_info *info, void *ud);
 
 /*
- * Backend operations.  Each returns a crumb_err.  "now" is unix seconds;
- * a record with expires <= now does not exist for load/update/touch.
- * Backends keep error detail themselves and hand it out via errmsg.
+ * Backend operations: what a store must do, written for whoever
+ * implements one.  tests/test-conformance.c checks it against every
+ * built store (run it with your store's URL).
+ *
+ * Calls.  The core calls one store from one thread at a time, never
+ * two ops at once on one ctx.  Each process opens its own store (a
+ * FastCGI worker opens it once and serves many requests with it), so
+ * several processes reach the same records at once: every op is
+ * atomic on its own (a reader never sees a record half written), and
+ * only lock..unlock groups ops.
+ *
+ * Records.  A record is found by hash, the CRUMB_HASH_LEN bytes of the
+ * SHA-256 of the session ID (store it as given; the ID itself never
+ * reaches the store).  It holds state (the JSON text, stored and handed
+ * back byte for byte with its length; the core sends up to a few MiB),
+ * user (NULL, or UTF-8 text of 1..CRUMB_USER_MAX bytes that may hold
+ * quotes, backslashes and any non-control character, compared byte for
+ * byte), version, created, last_seen, expires and, when set_label is
+ * implemented, label.
+ *
+ * Time.  now and expires are unix seconds (UTC), 0..year 9999.  now is
+ * the caller's clock, which a program may inject: every expiry decision
+ * uses the now argument, never the backend's own clock (that of another
+ * host or of the database server).  A record with expires <= now does
+ * not exist for load, update, touch, change_id and user_list: they act
+ * as if it were absent.  It is still there for create (see there),
+ * remove, user_remove and purge until something deletes it.
+ * created is set once by create (= now) and never changes: the core
+ * ends a session once created is older than the absolute lifetime, so
+ * load must return the stored value.  last_seen is set to now by
+ * create, update, touch and change_id, by nothing else.
+ *
+ * Version (compare-and-swap): create stores 1; every successful update
+ * adds exactly 1; touch, change_id and set_label leave it as it is.
+ *
+ * Errors.  Each op returns CRUMB_OK or one crumb_err; what it means to
+ * the core:
+ *   CRUMB_E_NOT_FOUND  no live record (absent or expired).  Only where
+ *                      an op below says so.  The core takes it as "the
+ *                      session ended elsewhere", not as a failure.
+ *   CRUMB_E_CONFLICT   update: the stored version is not the one given;
+ *                      create, update with new_hash, change_id: a live
+ *                      record holds the hash (never overwrite it; an
+ *                      expired one there may be replaced or refused
+ *                      likewise: 256-bit IDs make this a bug, not a
+ *                      race).
+ *                      Nothing changed.  The core reloads and retries
+ *                      (replay of a request's changes, the unlocked
+ *                      crumb_session_atomic, crumb_user_revoke); it
+ *                      never retries any other error.
+ *   CRUMB_E_BUSY       the record or store stayed locked by others, or
+ *                      the server did not answer, for the store's
+ *                      timeout; wait up to that timeout, then say BUSY.
+ *   CRUMB_E_CANTOPEN   cannot reach or open the store (connection
+ *                      refused, missing file or directory).
+ *   CRUMB_E_READONLY, CRUMB_E_FULL, CRUMB_E_CORRUPT, CRUMB_E_NOMEM
+ *                      as their names say.
+ *   CRUMB_E_STORE      any other failure.
+ * Any error but NOT_FOUND and CONFLICT fails the request (sticky, see
+ * crumb_session_begin: the program answers 503), so the op must have
+ * changed nothing, or, when a connection was lost with the outcome
+ * unknown, at most what the op asked for (never a half-written record).
+ * Put the detail in errmsg.
+ *
+ * Lost connection.  An op whose connection breaks returns an error for
+ * that call (CRUMB_E_STORE, CRUMB_E_CANTOPEN or CRUMB_E_BUSY), never
+ * blocks longer than the store's timeout, and never crashes; a later
+ * call reconnects by itself (the core never reopens a store), and a
+ * transaction that was open (lock) is gone with the connection: the
+ * calls up to unlock fail, unlock cleans up and returns an error.
+ *
+ * Strings handed out (load's state, user and label, user_list's info,
+ * errmsg) are borrowed from the store: valid until the next call on it.
  */
 typedef struct crumb_store_ops {
-	/* Insert a new record (version 1). */
+	/* Insert a new record: version 1, created = last_seen = now,
+	 * the given expires (> now), user NULL or text, no label.
+	 * CRUMB_E_CONFLICT, and nothing changes, when a live record holds
+	 * hash. */
 	int (*create)(void *ctx, const uint8_t *hash, const char *state,
 	    size_t len, const char *user, int64_t now, int64_t expires);
-	/* CRUMB_E_NOT_FOUND when absent or expired. */
+	/* Fill every field of out (label NULL when none), or
+	 * CRUMB_E_NOT_FOUND when absent or expired. */
 	int (*load)(void *ctx, const uint8_t *hash, int64_t now,
 	    crumb_record *out);
-	/* Compare-and-swap: write only if the stored version equals
-	 * version; CRUMB_E_CONFLICT if it changed, CRUMB_E_NOT_FOUND if
-	 * the record is gone.  new_hash, when not NULL, also renames it.
-	 * expires 0 keeps the stored expiry. */
+	/* Compare-and-swap: only when the live record's version equals
+	 * version, replace state and user (NULL unties it), version + 1,
+	 * last_seen = now, expires as given (0 keeps the stored expiry)
+	 * and, when new_hash is not NULL, move the record to new_hash (the
+	 * old hash is then absent) - all or nothing.  CRUMB_E_NOT_FOUND
+	 * when absent or expired (checked first), else CRUMB_E_CONFLICT
+	 * when the version differs or a live record holds new_hash.  The
+	 * label stays. */
 	int (*update)(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
 	    int64_t version, const char *state, size_t len, const char *user,
 	    int64_t now, int64_t expires);
-	/* Extend the expiry only (no version change). */
+	/* Set expires (it may also move earlier) and last_seen = now of
+	 * the live record; nothing else.  CRUMB_E_NOT_FOUND when absent
+	 * or expired. */
 	int (*touch)(void *ctx, const uint8_t *hash, int64_t now,
 	    int64_t expires);
-	/* Delete; absent is not an error. */
+	/* Delete the record, expired or not; absent is CRUMB_OK. */
 	int (*remove)(void *ctx, const uint8_t *hash);
-	/* Rename (cycle the ID); CRUMB_E_NOT_FOUND when absent. */
+	/* Rename (cycle the ID): move the live record to new_hash with
+	 * last_seen = now, all else kept (version too); the old hash is
+	 * then absent.  CRUMB_E_NOT_FOUND when absent or expired,
+	 * CRUMB_E_CONFLICT when a live record holds new_hash. */
 	int (*change_id)(void *ctx, const uint8_t *old_hash,
 	    const uint8_t *new_hash, int64_t now);
-	/* Delete up to batch expired records; *deleted gets the count. */
+	/* Delete at most batch (>= 1) records with expires <= now, any of
+	 * them, in one short transaction of its own, and set *deleted to
+	 * the exact number deleted (0 on failure).  crumb_store_purge calls
+	 * it again while *deleted == batch, so fewer than batch means "no
+	 * expired record left".  Live records are never touched. */
 	int (*purge)(void *ctx, int64_t now, unsigned batch,
 	    uint64_t *deleted);
-	/* Delete every record of user; *deleted gets the count. */
+	/* Delete every record of user (byte-equal), expired or not; set
+	 * *deleted to the number deleted (0 on failure).  No user is
+	 * CRUMB_OK with 0. */
 	int (*user_remove)(void *ctx, const char *user, uint64_t *deleted);
-	/* Call fn for each unexpired record of user; stop if fn != 0. */
+	/* Call fn once for each live record of user, most recently seen
+	 * (last_seen) first; stop, returning CRUMB_OK, when fn returns
+	 * non-zero.  info and its fields are the store's for the call
+	 * only; id_hash is the lower-case hex of the hash, label "" when
+	 * none (the label cleaned as crumb_session_set_label does).  fn
+	 * does not call the store. */
 	int (*user_list)(void *ctx, const char *user, int64_t now,
 	    crumb_info_fn fn, void *ud);
-	/* Detail of the last failure, or "" ; borrowed. */
+	/* Detail of the last failure (never a password), or ""; borrowed
+	 * until the next call.  May be NULL: no detail. */
 	const char *(*errmsg)(void *ctx);
-	/* Release ctx. */
+	/* Release ctx and its connection.  Never called inside lock..
+	 * unlock.  May be NULL. */
 	void (*close)(void *ctx);
-	/* Optional (NULL when the backend has none): make the following
-	 * load and update of the record one exclusive transaction, so that
-	 * crumb_session_atomic() needs no retries.  unlock commits when
-	 * commit is non-zero, else rolls back.  SQLite: BEGIN IMMEDIATE;
-	 * PostgreSQL would use SELECT ... FOR UPDATE. */
+	/* Optional, both or neither (NULL: crumb_session_atomic retries on
+	 * CONFLICT instead).  lock starts one exclusive transaction around
+	 * the record of hash (the backend may lock more: SQLite locks the
+	 * database with BEGIN IMMEDIATE; PostgreSQL would use SELECT ...
+	 * FOR UPDATE), waiting for other holders up to its timeout
+	 * (CRUMB_E_BUSY).  Until unlock the core makes, on this ctx, only
+	 * load of hash, then update, change_id or remove of it, or create
+	 * of a new hash when it was absent; they are part of the
+	 * transaction and see each other's effects,
+	 * and no other process changes the record meanwhile, so update
+	 * does not conflict.  unlock(commit != 0) makes them durable, or
+	 * returns an error and none took effect; unlock(0) undoes them
+	 * all.  When lock fails the core does not call unlock; after a
+	 * successful lock it always does, also when ops in between failed.
+	 * lock inside lock is CRUMB_E_STATE, and unlock without lock. */
 	int (*lock)(void *ctx, const uint8_t *hash);
 	int (*unlock)(void *ctx, int commit);
 	/* Optional (NULL: labels are not kept, listings show ""): keep
@@ -156,8 +262,9 @@ typedef struct crumb_store_ops {
 	 * with the record: through update, touch and change_id, handed
 	 * out by load (crumb_record.label) and user_list (info->label).
 	 * Changes neither version, last_seen nor expires.
-	 * CRUMB_E_NOT_FOUND when the record is absent; other failures as
-	 * for update. */
+	 * CRUMB_E_NOT_FOUND when the record is absent (an expired record
+	 * may be labelled or be NOT_FOUND); other failures as for
+	 * update. */
 	int (*set_label)(void *ctx, const uint8_t *hash, const char *label);
 } crumb_store_ops;
 
@@ -202,6 +309,55 @@ int crumb_store_sqlite_open_v3(const char *path, int busy_ms, unsigned flags,
 /* In-memory backend: for tests and single-process programs.  NOT shared
  * between processes or FastCGI workers.  New; crumb_store_free. */
 int crumb_store_memory_new(crumb_store **out);
+
+/* Open the store a URL names, so that a program switches stores by
+ * configuration (an environment variable, a config file), not by code.
+ * url (copied where needed; the caller keeps it) is one of:
+ *   sqlite:/var/lib/app/sessions.db   the SQLite store of that file
+ *   sqlite:///var/lib/app/sessions.db the same
+ *   sqlite:data/sessions.db           relative to the working directory
+ *   /var/lib/app/sessions.db, ./sessions.db, sessions.db
+ *                                     a bare path: the SQLite store of
+ *                                     that file, the text taken as it
+ *                                     is (no query, no %-escapes)
+ *   memory:                           a new, empty in-memory store (per
+ *                                     process: see crumb_store_memory_new)
+ *   postgresql://user@host:5432/db?sslmode=verify-full, postgres://...
+ *   host=/run/postgresql dbname=app   a libpq URL or "key=value"
+ *                                     connection string: the PostgreSQL
+ *                                     store, with a 5000 ms timeout,
+ *                                     when this library was built with
+ *                                     it (libpq reads the whole text)
+ * A sqlite: URL's path is %-decoded (write '?' as %3F, '%' as %25) and
+ * may end in a query of '&'-separated parameters (given twice, the
+ * last one counts):
+ *   busy_ms=N     0..3600000: how long a write waits for the lock
+ *                 (default 5000; crumb_store_sqlite_open_v3's busy_ms)
+ *   sync=full     synchronous=FULL (CRUMB_SQLITE_FULL_SYNC); sync=normal
+ *                 is the default
+ *   group=1       files created with mode 0660 (CRUMB_SQLITE_GROUP);
+ *                 group=0 (0600) is the default
+ * e.g. "sqlite:/var/lib/app/sessions.db?busy_ms=2000&sync=full".  An
+ * authority other than the empty one (sqlite://host/...) is refused: a
+ * SQLite store is a local file.  Schemes are matched without regard to
+ * case.  A relative path whose first '/' comes after a ':' reads as a
+ * scheme: write it "./a:b.db" or "sqlite:a:b.db".  A path that begins
+ * with a libpq keyword and '=' ("dbname=x") reads as a connection
+ * string: write it "./dbname=x".
+ *
+ * On success *out is new (crumb_store_free) and errbuf, when given,
+ * holds "".  On failure *out is NULL and, when errbuf is not NULL and
+ * errlen > 0, errbuf holds the reason, NUL-terminated, cut to errlen
+ * bytes; a password given in url (user:PASSWORD@, password=) never
+ * appears in it.  Errors: CRUMB_E_INVAL for a NULL url or out, an
+ * empty url, an unknown scheme or a store this library was not built
+ * with (errbuf names the stores it has: "unknown store URL scheme
+ * \"redis\": this crumb has sqlite, memory"), a bad query parameter or
+ * a malformed sqlite: URL; otherwise what the backend's open returns
+ * (crumb_store_sqlite_open_v3: CRUMB_E_CANTOPEN, _READONLY, _FULL,
+ * _CORRUPT, _BUSY, ...; crumb_store_memory_new: CRUMB_E_NOMEM). */
+int crumb_store_open(const char *url, crumb_store **out, char *errbuf,
+    size_t errlen);
 
 /* Delete expired records in batches of batch (0: 250), each batch its
  * own transaction so that other requests interleave.  now 0 = time(). */

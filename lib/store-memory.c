@@ -262,28 +262,57 @@ m_user_remove(void *ctx, const char *user, uint64_t *deleted)
 	return CRUMB_OK;
 }
 
+/* Most recently seen first, as the SQLite store lists them. */
+static int
+by_last_seen(const void *a, const void *b)
+{
+	const mrec *x = *(const mrec *const *)a, *y = *(const mrec *const *)b;
+
+	return x->last_seen < y->last_seen ? 1 :
+	    x->last_seen > y->last_seen ? -1 : 0;
+}
+
 static int
 m_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
     void *ud)
 {
 	mstore *m = ctx;
-	size_t b;
-	mrec *r;
+	mrec *r, **list = NULL;
+	size_t b, n = 0, cap = 0, i;
 
 	for (b = 0; b < BUCKETS; b++) {
 		for (r = m->bucket[b]; r != NULL; r = r->next) {
-			crumb_session_info info;
 			if (!is_user(r, user) || r->expires <= now)
 				continue;
-			crumb_hex_encode(r->hash, CRUMB_HASH_LEN, info.id_hash);
-			info.created = r->created;
-			info.last_seen = r->last_seen;
-			info.expires = r->expires;
-			(void)crumb_label_clean(r->label, info.label);
-			if (fn(&info, ud) != 0)
-				return CRUMB_OK;
+			if (n == cap) {
+				size_t c = cap ? 2 * cap : 8;
+				mrec **p = realloc(list, c * sizeof(*list));
+
+				if (p == NULL) {
+					free(list);
+					return CRUMB_E_NOMEM;
+				}
+				list = p;
+				cap = c;
+			}
+			list[n++] = r;
 		}
 	}
+	if (n > 1)
+		qsort(list, n, sizeof(*list), by_last_seen);
+	for (i = 0; i < n; i++) {
+		crumb_session_info info;
+
+		r = list[i];
+		crumb_hex_encode(r->hash, CRUMB_HASH_LEN, info.id_hash);
+		info.created = r->created;
+		info.last_seen = r->last_seen;
+		info.expires = r->expires;
+		(void)crumb_label_clean(r->label, info.label);
+		if (fn(&info, ud) != 0)
+			break;
+	}
+	free(list);
 	return CRUMB_OK;
 }
 

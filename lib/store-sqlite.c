@@ -101,6 +101,11 @@ fail(sstore *ss, int src)
 	case SQLITE_FULL: rc = CRUMB_E_FULL; break;
 	case SQLITE_CORRUPT: case SQLITE_NOTADB: rc = CRUMB_E_CORRUPT; break;
 	case SQLITE_CANTOPEN: rc = CRUMB_E_CANTOPEN; break;
+	/* create or a rename onto a hash a record holds */
+	case SQLITE_CONSTRAINT:
+		rc = src == SQLITE_CONSTRAINT_PRIMARYKEY ? CRUMB_E_CONFLICT :
+		    CRUMB_E_STORE;
+		break;
 	case SQLITE_NOMEM: rc = CRUMB_E_NOMEM; break;
 	default: rc = CRUMB_E_STORE; break;
 	}

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "crumb-private.h"
 
 static void
 die(const char *what)
@@ -641,4 +642,11 @@ tdir_remove(char *dir)
 	}
 	rmdir(dir);
 	free(dir);
+}
+
+const crumb_store_ops *
+tstore_ops(crumb_store *st, void **ctx)
+{
+	*ctx = st->ctx;
+	return st->ops;
 }

@@ -92,4 +92,9 @@ void tdir_remove(char *dir);
 /* dir/name; new, free(). */
 char *tpath(const char *dir, const char *name);
 
+/* The backend table behind store, and in *ctx its context, for tests
+ * that check the store contract op by op.  Test-only: it reads the
+ * library's private struct (lib/crumb-private.h).  Borrowed from st. */
+const crumb_store_ops *tstore_ops(crumb_store *st, void **ctx);
+
 #endif /* CRUMB_TEST_HELPERS_H */

@@ -1,0 +1,29 @@
+#!/bin/bash
+# The store conformance suite (tests/test-conformance) against every
+# store URL in the list below; one failing store fails the whole test.
+# A backend adds its URL with one line (its server started above it);
+# CRUMB_TEST_STORES (space-separated URLs) adds more by hand.
+# CONFORMANCE_WRAP runs the program under a tool, e.g.
+#   CONFORMANCE_WRAP='valgrind --error-exitcode=1 --leak-check=full'
+set -u
+prog="${top_builddir:-.}/tests/test-conformance"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/crumb-conformance.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+
+urls=()
+urls+=("memory:")
+urls+=("sqlite:$tmp/conformance.db")
+for u in ${CRUMB_TEST_STORES:-}; do
+	urls+=("$u")
+done
+
+failed=0
+for u in "${urls[@]}"; do
+	if ${CONFORMANCE_WRAP:-} "$prog" "$u"; then
+		echo "ok: $u"
+	else
+		echo "FAIL: $u"
+		failed=1
+	fi
+done
+exit $failed
