@@ -126,6 +126,7 @@ typedef struct pstore {
 	int in_txn;              /* between p_lock and p_unlock */
 	int txn_broken;          /* the connection broke inside it */
 	int dropped;             /* this call's connection broke under it */
+	int doomed;              /* the server said it closes the connection */
 	PGresult *row;           /* the last record handed out (borrowed) */
 	PGresult *locked;        /* the row p_lock read, for the next load */
 	uint8_t locked_hash[CRUMB_HASH_LEN];
@@ -379,13 +380,19 @@ collect(pstore *ps, int64_t deadline, PGresult **out)
 	return CRUMB_OK;
 }
 
+/* Notices ("relation already exists, skipping") are not errors, and a
+ * CGI program's stderr is the web server's error log: none is printed.
+ * A FATAL one is the server's last word on an idle connection (shutdown,
+ * pg_terminate_backend), which it closes next: do not use it again. */
 static void
-on_notice(void *arg, const char *message)
+on_notice(void *arg, const PGresult *r)
 {
-	/* Notices ("relation already exists, skipping") are not errors,
-	 * and a CGI program's stderr is the web server's error log. */
-	(void)arg;
-	(void)message;
+	pstore *ps = arg;
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+
+	if (sev != NULL && (strcmp(sev, "FATAL") == 0 ||
+	    strcmp(sev, "PANIC") == 0))
+		ps->doomed = 1;
 }
 
 /* One simple-protocol command (several statements run as one implicit
@@ -450,8 +457,13 @@ prepare_all(pstore *ps)
 	crumb_buf b = { 0 };
 	int i, rc;
 
-	for (i = 0; i < Q_COUNT; i++)
-		crumb_buf_printf(&b, "PREPARE %s AS %s;\n", qname[i], qsql[i]);
+	for (i = 0; i < Q_COUNT; i++) {
+		crumb_buf_puts(&b, "PREPARE ");
+		crumb_buf_puts(&b, qname[i]);
+		crumb_buf_puts(&b, " AS ");
+		crumb_buf_puts(&b, qsql[i]);
+		crumb_buf_puts(&b, ";\n");
+	}
 	if (b.failed) {
 		crumb_buf_release(&b);
 		return CRUMB_E_NOMEM;
@@ -479,7 +491,8 @@ reconnect(pstore *ps, int first)
 		ps->conn = NULL;
 		return CRUMB_E_CANTOPEN;
 	}
-	PQsetNoticeProcessor(ps->conn, on_notice, NULL);
+	ps->doomed = 0;
+	PQsetNoticeReceiver(ps->conn, on_notice, ps);
 	/* The socket never blocks: every wait is poll() with a deadline. */
 	if (PQsetnonblocking(ps->conn, 1) != 0)
 		return lost(ps, PQerrorMessage(ps->conn));
@@ -491,6 +504,29 @@ reconnect(pstore *ps, int first)
 		return rc;
 	}
 	return CRUMB_OK;
+}
+
+/* Zero when the server closed an idle connection.  A server that goes
+ * away sends a last FATAL message and closes the socket: read all that
+ * is there (libpq hands the message to the notice processor) until the
+ * socket has nothing more or shows its end.  Never waits. */
+static int
+idle_alive(PGconn *c)
+{
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		struct pollfd pfd = { PQsocket(c), POLLIN, 0 };
+		PGnotify *nf;
+
+		if (poll(&pfd, 1, 0) <= 0)
+			return 1;
+		if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK)
+			return 0;
+		while ((nf = PQnotifies(c)) != NULL)
+			PQfreemem(nf);
+	}
+	return 1;
 }
 
 /*
@@ -505,18 +541,11 @@ ready(pstore *ps)
 	PQclear(ps->row);
 	ps->row = NULL;
 	if (ps->conn != NULL && PQstatus(ps->conn) == CONNECTION_OK &&
-	    !PQisBusy(ps->conn)) {
-		PGnotify *nf;
-
-		if (!PQconsumeInput(ps->conn) ||
-		    PQstatus(ps->conn) != CONNECTION_OK) {
-			PQfinish(ps->conn);
-			ps->conn = NULL;
-			if (ps->in_txn)
-				ps->txn_broken = 1;
-		}
-		while (ps->conn != NULL && (nf = PQnotifies(ps->conn)) != NULL)
-			PQfreemem(nf);
+	    !PQisBusy(ps->conn) && (!idle_alive(ps->conn) || ps->doomed)) {
+		PQfinish(ps->conn);
+		ps->conn = NULL;
+		if (ps->in_txn)
+			ps->txn_broken = 1;
 	}
 	if (ps->in_txn && (ps->txn_broken || ps->conn == NULL)) {
 		crumb_fmt(ps->msg, sizeof(ps->msg), "postgresql: connection "
@@ -1041,9 +1070,12 @@ set_params(pstore *ps, const char *conninfo)
 		crumb_buf b = { 0 };
 
 		user_opts = opt(all, "options");
-		crumb_buf_printf(&b, "-c statement_timeout=%d -c lock_timeout=%d%s%s",
-		    t, t, user_opts != NULL ? " " : "",
-		    user_opts != NULL ? user_opts : "");
+		crumb_buf_printf(&b, "-c statement_timeout=%d -c lock_timeout=%d",
+		    t, t);
+		if (user_opts != NULL) {
+			crumb_buf_puts(&b, " ");
+			crumb_buf_puts(&b, user_opts);
+		}
 		rc = b.failed ? CRUMB_E_NOMEM : add(ps, &n, "options", b.data);
 		crumb_buf_release(&b);
 	}

@@ -110,6 +110,10 @@ crumb_pg_init() {
 	echo "$bin" > "$dir/bin"
 	[ "$(id -u)" -eq 0 ] && chown -R "$user" "$dir"
 	chmod 0700 "$dir"
+	if ! crumb_pg_as test -w "$dir/data"; then
+		echo "pg-server: user $user cannot reach $dir (a parent directory is closed to it)" >&2
+		return 1
+	fi
 	crumb_pg_as "$bin/initdb" -N -D "$dir/data" -U crumb -E UTF8 \
 	    --locale=C.UTF-8 --pwfile="$dir/pwfile" --auth-local=trust \
 	    --auth-host=scram-sha-256 >"$dir/initdb.log" 2>&1 || {
