@@ -506,6 +506,13 @@ reconnect(pstore *ps, int first)
 	return CRUMB_OK;
 }
 
+static void
+forget_locked(pstore *ps)
+{
+	PQclear(ps->locked);
+	ps->locked = NULL;
+}
+
 /* Zero when the server closed an idle connection.  A server that goes
  * away sends a last FATAL message and closes the socket: read all that
  * is there (libpq hands the message to the notice processor) until the
@@ -540,6 +547,7 @@ ready(pstore *ps)
 {
 	PQclear(ps->row);
 	ps->row = NULL;
+	forget_locked(ps);      /* only the load right after lock uses it */
 	if (ps->conn != NULL && PQstatus(ps->conn) == CONNECTION_OK &&
 	    !PQisBusy(ps->conn) && (!idle_alive(ps->conn) || ps->doomed)) {
 		PQfinish(ps->conn);
@@ -597,13 +605,6 @@ run_one(pstore *ps, int qi, const params *p)
 	return rc == CRUMB_OK && n == 0 ? CRUMB_E_NOT_FOUND : rc;
 }
 
-static void
-forget_locked(pstore *ps)
-{
-	PQclear(ps->locked);
-	ps->locked = NULL;
-}
-
 /* ---- the operations ---- */
 
 static int
@@ -613,7 +614,6 @@ pg_create(void *ctx, const uint8_t *hash, const char *state, size_t len,
 	pstore *ps = ctx;
 	params p = { .n = 0 };
 
-	forget_locked(ps);
 	p_hash(&p, hash);
 	p_text(&p, state, len);
 	p_text(&p, user, user != NULL ? strlen(user) : 0);
@@ -660,7 +660,6 @@ pg_load(void *ctx, const uint8_t *hash, int64_t now, crumb_record *out)
 		ps->row = NULL;
 		return hand_out(ps, r, now, out);
 	}
-	forget_locked(ps);
 	p_hash(&p, hash);
 	p_int(&p, now);
 	rc = run(ps, Q_LOAD, &p, &r);
@@ -683,7 +682,6 @@ pg_update(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
 	PGresult *r;
 	int rc;
 
-	forget_locked(ps);
 	p_hash(&p, hash);
 	p_hash(&p, new_hash);
 	p_text(&p, state, len);
@@ -713,7 +711,6 @@ pg_touch(void *ctx, const uint8_t *hash, int64_t now, int64_t expires)
 	pstore *ps = ctx;
 	params p = { .n = 0 };
 
-	forget_locked(ps);
 	p_hash(&p, hash);
 	p_int(&p, now);
 	p_int(&p, expires);
@@ -726,7 +723,6 @@ pg_remove(void *ctx, const uint8_t *hash)
 	pstore *ps = ctx;
 	params p = { .n = 0 };
 
-	forget_locked(ps);
 	p_hash(&p, hash);
 	return run_count(ps, Q_REMOVE, &p, NULL);
 }
@@ -738,7 +734,6 @@ pg_change_id(void *ctx, const uint8_t *old_hash, const uint8_t *new_hash,
 	pstore *ps = ctx;
 	params p = { .n = 0 };
 
-	forget_locked(ps);
 	p_hash(&p, old_hash);
 	p_hash(&p, new_hash);
 	p_int(&p, now);
@@ -751,7 +746,6 @@ pg_set_label(void *ctx, const uint8_t *hash, const char *label)
 	pstore *ps = ctx;
 	params p = { .n = 0 };
 
-	forget_locked(ps);
 	p_hash(&p, hash);
 	p_text(&p, label, strlen(label));
 	return run_one(ps, Q_SET_LABEL, &p);
@@ -763,7 +757,6 @@ pg_purge(void *ctx, int64_t now, unsigned batch, uint64_t *deleted)
 	pstore *ps = ctx;
 	params p = { .n = 0 };
 
-	forget_locked(ps);
 	p_int(&p, now);
 	p_int(&p, batch);
 	return run_count(ps, Q_PURGE, &p, deleted);
@@ -775,7 +768,6 @@ pg_user_remove(void *ctx, const char *user, uint64_t *deleted)
 	pstore *ps = ctx;
 	params p = { .n = 0 };
 
-	forget_locked(ps);
 	p_text(&p, user, strlen(user));
 	return run_count(ps, Q_USER_REMOVE, &p, deleted);
 }
@@ -789,7 +781,6 @@ pg_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
 	PGresult *r;
 	int rc, i;
 
-	forget_locked(ps);
 	p_text(&p, user, strlen(user));
 	p_int(&p, now);
 	rc = run(ps, Q_USER_LIST, &p, &r);
@@ -828,7 +819,6 @@ pg_lock(void *ctx, const uint8_t *hash)
 
 	if (ps->in_txn)
 		return CRUMB_E_STATE;
-	forget_locked(ps);
 	if ((rc = ready(ps)) != CRUMB_OK)
 		return rc;
 	p_hash(&p, hash);

@@ -239,6 +239,86 @@ open_pg(const char *conninfo, int timeout_ms)
 	return st;
 }
 
+/* The children are this program run again (exec, not just fork), so
+ * that they share no connection with the parent and under valgrind
+ * leave no reports of the parent's memory:
+ *   test-store-postgres incr PAIR         25 atomic increments of "n"
+ *   test-store-postgres open CONNINFO     open the store, close it
+ *   test-store-postgres terminate APP lock|idle
+ *       wait until the backend of application_name APP waits for a
+ *       lock (or is idle), then pg_terminate_backend it
+ * Each exits 0 when all went well. */
+static const char *self;   /* argv[0] */
+
+static void
+spawn(const char *mode, const char *a, const char *b)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	REQUIRE((pid = fork()) >= 0);
+	if (pid == 0) {
+		execl(self, self, mode, a, b, (char *)NULL);
+		_exit(127);
+	}
+}
+
+static int bump(crumb_session *s, void *ud);
+
+static int
+child(int argc, char **argv)
+{
+	const char *mode = argv[1];
+
+	if (strcmp(mode, "incr") == 0 && argc == 3) {
+		crumb_store *cs = open_pg(env("PGURL"), 5000);
+		crumb_config *cc = tcfg_new(cs, &clk, 0x93);
+		int j, bad = 0;
+
+		for (j = 0; j < 25; j++) {
+			crumb_session *x = tbegin(cc, argv[2]);
+
+			if (crumb_session_atomic(x, bump, NULL) != CRUMB_OK)
+				bad++;
+			if (tend(x, "id", NULL, NULL) != CRUMB_OK)
+				bad++;
+		}
+		crumb_config_free(cc);
+		crumb_store_free(cs);
+		return bad != 0;
+	}
+	if (strcmp(mode, "open") == 0 && argc == 3) {
+		crumb_store *cs = NULL;
+		char err[256];
+		int rc = crumb_store_postgres_open(argv[2], 5000, &cs, err,
+		    sizeof(err));
+
+		if (rc != CRUMB_OK)
+			fprintf(stderr, "concurrent open: %s\n", err);
+		crumb_store_free(cs);
+		return rc != CRUMB_OK;
+	}
+	if (strcmp(mode, "terminate") == 0 && argc == 4) {
+		PGconn *c = PQconnectdb(env("PGURL"));
+		char q[256];
+		int i;
+
+		snprintf(q, sizeof(q), "SELECT count(pg_terminate_backend(pid)) "
+		    "FROM pg_stat_activity WHERE application_name = '%s' AND %s",
+		    argv[2], strcmp(argv[3], "lock") == 0 ?
+		    "wait_event_type = 'Lock'" : "state = 'idle'");
+		for (i = 0; i < 500; i++) {
+			if (sql_num(c, q) == 1)
+				break;
+			usleep(10000);
+		}
+		PQfinish(c);
+		return i < 500 ? 0 : 1;
+	}
+	fprintf(stderr, "test-store-postgres: bad child arguments\n");
+	return 2;
+}
+
 /* ---- the operations' semantics, the same checks for every store ---- */
 
 #define OPS(st) ((st)->ops)
@@ -614,30 +694,8 @@ sessions(crumb_store *st)
 	printf("session round trips: read 1, read + write 2, atomic 3\n");
 
 	TEST("PostgreSQL: 4 processes x 25 atomic increments lose none");
-	fflush(NULL);
-	for (i = 0; i < 4; i++) {
-		pid_t pid = fork();
-
-		REQUIRE(pid >= 0);
-		if (pid == 0) {
-			crumb_store *cs = open_pg(env("PGURL"), 5000);
-			crumb_config *cc = tcfg_new(cs, &clk, 0x93);
-			int j, bad = 0;
-
-			for (j = 0; j < 25; j++) {
-				crumb_session *x = tbegin(cc, pair);
-
-				if (crumb_session_atomic(x, bump, NULL) !=
-				    CRUMB_OK)
-					bad++;
-				if (tend(x, "id", NULL, NULL) != CRUMB_OK)
-					bad++;
-			}
-			crumb_config_free(cc);
-			crumb_store_free(cs);
-			_exit(bad != 0);
-		}
-	}
+	for (i = 0; i < 4; i++)
+		spawn("incr", pair, NULL);
 	for (i = 0, ok = 0; i < 4; i++)
 		if (wait(&status) > 0 && WIFEXITED(status) &&
 		    WEXITSTATUS(status) == 0)
@@ -763,26 +821,24 @@ errors(crumb_store *st)
 static void
 terminate_later(const char *app, int lock)
 {
-	pid_t pid;
+	spawn("terminate", app, lock ? "lock" : "idle");
+}
 
-	fflush(NULL);
-	REQUIRE((pid = fork()) >= 0);
-	if (pid == 0) {
-		PGconn *c = PQconnectdb(env("PGURL"));
-		char q[256];
-		int i;
+/* Wait (10 s at most) until no backend of application_name app is left. */
+static int
+gone(PGconn *c, const char *app)
+{
+	char q[200];
+	int i;
 
-		snprintf(q, sizeof(q), "SELECT count(pg_terminate_backend(pid)) "
-		    "FROM pg_stat_activity WHERE application_name = '%s' AND %s",
-		    app, lock ? "wait_event_type = 'Lock'" : "state = 'idle'");
-		for (i = 0; i < 500; i++) {
-			if (sql_num(c, q) == 1)
-				break;
-			usleep(10000);
-		}
-		PQfinish(c);
-		_exit(i < 500 ? 0 : 1);
+	snprintf(q, sizeof(q), "SELECT count(*) FROM pg_stat_activity WHERE "
+	    "application_name = '%s'", app);
+	for (i = 0; i < 1000; i++) {
+		if (sql_num(c, q) == 0)
+			return 1;
+		usleep(10000);
 	}
+	return 0;
 }
 
 static int
@@ -825,18 +881,14 @@ connection_loss(void)
 	terminate_later("crumb-loss", 0);
 	CHECK(child_ok());
 	/* the backend is gone once it no longer shows */
-	while (sql_num(c, "SELECT count(*) FROM pg_stat_activity WHERE "
-	    "application_name = 'crumb-loss'") != 0)
-		usleep(10000);
+	REQUIRE(gone(c, "crumb-loss"));
 	CHECK_OK(touch(st, 70, 103, 1000));
 
 	TEST("PostgreSQL: a connection lost inside lock..unlock");
 	CHECK_OK(OPS(st)->lock(CTX(st), k));
 	sql(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
 	    "WHERE application_name = 'crumb-loss'");
-	while (sql_num(c, "SELECT count(*) FROM pg_stat_activity WHERE "
-	    "application_name = 'crumb-loss'") != 0)
-		usleep(10000);
+	REQUIRE(gone(c, "crumb-loss"));
 	CHECK_RC(load(st, 70, 104, &r), CRUMB_OK);     /* the row lock read */
 	CHECK(update(st, 70, 0, 1, "{\"lost\":1}", NULL, 104, 0) ==
 	    CRUMB_E_CANTOPEN);
@@ -887,22 +939,8 @@ schema(void)
 	sql(c, "CREATE SCHEMA other");
 	u = url_with("options=-csearch_path%3Dother");
 	/* several openers at once create it once */
-	fflush(NULL);
-	for (i = 0; i < 4; i++) {
-		pid_t pid = fork();
-
-		REQUIRE(pid >= 0);
-		if (pid == 0) {
-			crumb_store *cs = NULL;
-			int rc = crumb_store_postgres_open(u, 5000, &cs, err,
-			    sizeof(err));
-
-			if (rc != CRUMB_OK)
-				fprintf(stderr, "concurrent open: %s\n", err);
-			crumb_store_free(cs);
-			_exit(rc != CRUMB_OK);
-		}
-	}
+	for (i = 0; i < 4; i++)
+		spawn("open", u, NULL);
 	for (i = 0, ok = 0; i < 4; i++)
 		ok += child_ok();
 	CHECK(ok == 4);
@@ -949,11 +987,14 @@ schema(void)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	crumb_store *st = NULL;
 	char *dir, *path;
 
+	self = argv[0];
+	if (argc > 1)
+		return child(argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (getenv("PGURL") == NULL)
 		start_own();
