@@ -306,6 +306,37 @@ int crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
 int crumb_store_sqlite_open_v3(const char *path, int busy_ms, unsigned flags,
     crumb_store **out, char *errbuf, size_t errlen);
 
+/* PostgreSQL backend (libpq), for sessions shared by several hosts.
+ * conninfo is a libpq connection string: a URL
+ * ("postgresql://user:pw@host:5432/db?sslmode=verify-full") or
+ * "key=value" pairs ("host=/run/postgresql dbname=app").  One connection
+ * per store handle (use one per process or thread), its statements
+ * prepared once per connection.  The table is sql/postgresql-store.sql;
+ * when it is missing it is created at open (a role that may not create
+ * tables needs it made by hand, and then only uses it).  The table is
+ * looked up and created unqualified, in the first schema of search_path:
+ * add "options=-csearch_path=myschema" (URL: "?options=-csearch_path%3D
+ * myschema") to use another.  The database should be UTF-8 (the state
+ * is sent as UTF-8 text).  PgBouncer only in session pooling mode
+ * (prepared statements live on the server connection).
+ * timeout_ms (0: 5000) bounds every call: the server's statement_timeout
+ * and lock_timeout, libpq's connect_timeout (seconds, at least 2) and
+ * tcp_user_timeout, unless conninfo sets them; the client gives up one
+ * second after it and closes the connection.  Errors: CRUMB_E_CANTOPEN
+ * when the server cannot be reached or the login fails (also for a
+ * connection lost during a call), CRUMB_E_BUSY for a timeout or a row
+ * locked past it, CRUMB_E_READONLY (read-only transaction or standby),
+ * CRUMB_E_FULL (disk full), CRUMB_E_CONFLICT (serialization failure,
+ * deadlock, duplicate ID), CRUMB_E_INVAL for a malformed conninfo or a
+ * negative timeout, CRUMB_E_STORE otherwise; the detail goes to errbuf
+ * (at open) or crumb_store_errmsg, and never holds the password.  A
+ * connection that broke is replaced at the start of the next call: a
+ * restarted server is used again without restarting the program.  A
+ * library built without PostgreSQL returns CRUMB_E_CANTOPEN and says so
+ * in errbuf.  New; crumb_store_free. */
+int crumb_store_postgres_open(const char *conninfo, int timeout_ms,
+    crumb_store **out, char *errbuf, size_t errlen);
+
 /* In-memory backend: for tests and single-process programs.  NOT shared
  * between processes or FastCGI workers.  New; crumb_store_free. */
 int crumb_store_memory_new(crumb_store **out);

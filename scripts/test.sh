@@ -37,7 +37,7 @@ stage "dependencies"
 bash scripts/deps.sh build-essential autoconf automake libtool pkg-config \
     libfcgi-dev libcjson-dev libsqlite3-dev libgcrypt20-dev \
     apache2 spawn-fcgi curl sqlite3 valgrind clang libclang-rt-14-dev \
-    python3 binutils e2fsprogs util-linux
+    python3 binutils e2fsprogs util-linux postgresql libpq-dev
 
 if [ -f "$TOP/config.status" ]; then
 	echo "test.sh: this checkout was configured in the source tree;" \
@@ -76,7 +76,9 @@ chmod 0755 "$PREFIX"
 trap 'rm -rf "$PREFIX"' EXIT
 
 stage "build (-Werror) and make check"
-configure_in build/default --enable-werror --prefix="$PREFIX"
+# --with-postgresql=yes: CI builds and tests the PostgreSQL store, never
+# skips it (its tests start a private server with tests/pg-server.sh).
+configure_in build/default --enable-werror --with-postgresql=yes --prefix="$PREFIX"
 make -C build/default -j"$JOBS"
 run_check build/default
 
@@ -88,7 +90,7 @@ make -C build/default install >/dev/null
 bash tests/readme-example.sh "$TOP/build/default" "$PREFIX"
 
 stage "AddressSanitizer + UndefinedBehaviorSanitizer: make check"
-configure_in build/asan --enable-asan --enable-werror CC=clang
+configure_in build/asan --enable-asan --enable-werror --with-postgresql=yes CC=clang
 make -C build/asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

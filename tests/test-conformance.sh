@@ -13,6 +13,16 @@ trap 'rm -rf "$tmp"' EXIT
 urls=()
 urls+=("memory:")
 urls+=("sqlite:$tmp/conformance.db")
+# PostgreSQL, when built: a private server (tests/pg-server.sh), over its
+# unix socket and over loopback TCP with a password.
+case " ${CRUMB_BUILT_STORES:-} " in
+*" postgresql "*)
+	# shellcheck source=tests/pg-server.sh
+	. "${top_srcdir:-.}/tests/pg-server.sh"
+	crumb_pg_start >/dev/null || { echo "FAIL: no PostgreSQL server"; exit 1; }
+	urls+=("$PGURL" "$PGURL_TCP")
+	;;
+esac
 for u in ${CRUMB_TEST_STORES:-}; do
 	urls+=("$u")
 done
