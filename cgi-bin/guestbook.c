@@ -64,6 +64,7 @@ gb_log(const char *fmt, ...)
 
 struct gb_app {
 	char *state_dir;        /* NULL: CRUMB_STATE_DIR unset */
+	char *store_url;        /* CRUMB_STORE; NULL: STATE_DIR/sessions.db */
 	int insecure;
 	int busy_ms;
 	int reopen;             /* the store failed in a way a reopen heals */
@@ -720,12 +721,15 @@ app_settings(struct gb_app *app)
 	const char *dir = getenv("CRUMB_STATE_DIR");
 	const char *insecure = getenv("CRUMB_INSECURE_COOKIE");
 	const char *busy = getenv("CRUMB_BUSY_MS");
+	const char *url = getenv("CRUMB_STORE");
 
 	memset(app, 0, sizeof(*app));
 	app->busy_ms = busy != NULL && atoi(busy) > 0 ? atoi(busy) : 5000;
 	if (dir != NULL && *dir != '\0')
 		app->state_dir = strdup(dir);
 	app->insecure = insecure != NULL && strcmp(insecure, "1") == 0;
+	if (url != NULL && *url != '\0')
+		app->store_url = strdup(url);
 }
 
 static void
@@ -755,11 +759,20 @@ open_crumb(struct gb_app *app)
 	char path[4096], why[256];
 	int rc;
 
-	if (state_path(app, "sessions.db", path, sizeof(path)) != 0)
+	/* CRUMB_STORE names any store crumb_store_open knows; the default
+	 * is the SQLite file in the state directory. */
+	if (app->store_url != NULL)
+		rc = crumb_store_open(app->store_url, &app->store, why,
+		    sizeof(why));
+	else if (state_path(app, "sessions.db", path, sizeof(path)) != 0)
 		return CRUMB_E_INVAL;
-	if ((rc = crumb_store_sqlite_open_v2(path, app->busy_ms, 0,
-	    &app->store, why, sizeof(why))) != CRUMB_OK) {
-		gb_log("guestbook: %s: %s: %s\n", path, crumb_strerror(rc), why);
+	else
+		rc = crumb_store_sqlite_open_v2(path, app->busy_ms, 0,
+		    &app->store, why, sizeof(why));
+	if (rc != CRUMB_OK) {
+		/* why never holds a password: crumb_store_open masks it. */
+		gb_log("guestbook: session store: %s: %s\n",
+		    crumb_strerror(rc), why);
 		return rc;
 	}
 	if ((rc = crumb_config_new(&app->cfg)) != CRUMB_OK ||

@@ -1,7 +1,7 @@
 /*
- * Stands in for crumb_store_sqlite_open in the README's example program,
+ * Stands in for crumb_store_open in the README's example program,
  * which tests/Makefile.inc compiles with
- * -Dcrumb_store_sqlite_open=crumbtest_failing_open: an in-memory store
+ * -Dcrumb_store_open=crumbtest_failing_open: an in-memory store
  * (tests/helpers.c) whose every call fails with CRUMB_E_BUSY while the
  * environment has CRUMBTEST_STORE_FAIL set.
  */
@@ -10,11 +10,14 @@
 #include "helpers.h"
 
 int
-crumbtest_failing_open(const char *path, crumb_store **out)
+crumbtest_failing_open(const char *url, crumb_store **out, char *errbuf,
+    size_t errlen)
 {
 	struct tmap *m = tmap_store_new(out);
 
-	(void)path;
+	(void)url;
+	(void)errbuf;
+	(void)errlen;
 	if (getenv("CRUMBTEST_STORE_FAIL") != NULL)
 		tmap_fail(m, CRUMB_E_BUSY);
 	return CRUMB_OK;
