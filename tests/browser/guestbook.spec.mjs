@@ -16,7 +16,14 @@
 // SameSite=Lax) -> post an entry containing "<b>hi</b>" (shown as text)
 // with the flash "Thanks for signing" once -> reload (flash gone) ->
 // dark theme (class on <body>, kept after reload) -> sign out (login form
-// back).  A PNG screenshot after every step lands in OUT_DIR.  Exit code
+// back).  Then the /sessions page, with two more browser contexts, A and
+// B, whose User-Agents differ, signed in as one user: A follows the front
+// page's "your sessions" link (two rows, labelled with the two
+// User-Agents, A's marked "this device") -> A signs B's session out from
+// its row -> B reloads and sees the sign-in form -> B signs in again -> A
+// uses "Sign out all other sessions" -> B is signed out again, A is not.
+// A PNG screenshot after every step lands in OUT_DIR.  No page, in any
+// context, may answer 5xx or report a CSP violation.  Exit code
 // 0 when every assertion holds, 1 on the first failure (with a message and
 // a failure screenshot), 2 on bad usage.
 
@@ -57,6 +64,7 @@ function check(cond, msg) {
 
 let stepNo = 0;
 let currentStep = 'start';
+let currentPage = null;     // the page of the running step
 function log(msg) {
   console.log(`browser-test: ${msg}`);
 }
@@ -67,6 +75,12 @@ const tag = randomBytes(4).toString('hex');
 const NAME = `Zoë & Ada ${tag}`;
 const MESSAGE = `Hello from the browser test <b>hi</b> ${tag}`;
 const FLASH = 'Thanks for signing';
+// The /sessions steps: a user of their own, and a User-Agent per device
+// (short enough to be kept whole: labels are cut at CRUMB_LABEL_MAX, 64
+// bytes).
+const SESSIONS_USER = `Multi Device ${tag}`;
+const UA_A = `Mozilla/5.0 (crumb browser test; device A ${tag})`;
+const UA_B = `Mozilla/5.0 (crumb browser test; device B ${tag})`;
 
 // Selectors: by form action and field name, as issue 3's contract names
 // them, not by the page's ids.
@@ -78,6 +92,11 @@ const SEL = {
       'form[action="/post"] input[name="message"]',
   logoutForm: 'form[action="/logout"]',
   themeForm: 'form[action="/theme"]',
+  sessionRow: '#sessions tr.session',
+  currentRow: '#sessions tr.session.current',
+  otherRevoke: '#sessions tr.session:not(.current) ' +
+      'form[action="/sessions/revoke"]',
+  othersForm: 'form[action="/sessions/others"]',
   entries: '#entries',
   entry: '.entry',
 };
@@ -96,29 +115,14 @@ async function main() {
   let page;
   try {
     const context = await browser.newContext();
-    page = await context.newPage();
-    page.setDefaultTimeout(TIMEOUT_MS);
-    page.setDefaultNavigationTimeout(TIMEOUT_MS);
-
-    // Never a 5xx, whatever we do.
-    const serverErrors = [];
-    page.on('response', (r) => {
-      if (r.status() >= 500)
-        serverErrors.push(`${r.request().method()} ${r.url()} -> ${r.status()}`);
-    });
-    page.on('pageerror', (e) => log(`page error: ${e.message}`));
-    // The Content-Security-Policy must let the pages' own style through.
-    const cspViolations = [];
-    page.on('console', (m) => {
-      if (m.type() === 'error' && /Content Security Policy/i.test(m.text()))
-        cspViolations.push(m.text());
-    });
-
+    page = await newPage(context);
     await run(context, page);
+    await runSessions(browser);
+    currentStep = 'end of run: server errors and CSP violations';
     check(serverErrors.length === 0,
-        `server errors seen: ${serverErrors.join('; ')}`);
+        `server errors seen: ${[...new Set(serverErrors)].join('; ')}`);
     check(cspViolations.length === 0,
-        `CSP violations: ${cspViolations.join('; ')}`);
+        `CSP violations: ${[...new Set(cspViolations)].join('; ')}`);
     log(`PASS: ${stepNo} steps, screenshots in ${outDir}`);
     return 0;
   } catch (e) {
@@ -127,11 +131,12 @@ async function main() {
         `${e.message}`);
     if (!(e instanceof AssertionFailed) && e.name !== 'TimeoutError' && e.stack)
       console.error(e.stack);
-    if (page) {
+    const failed = currentPage || page;
+    if (failed) {
       try {
         const p = join(outDir, 'failure.png');
-        await page.screenshot({ path: p, fullPage: true });
-        console.error(`browser-test: page at failure (${page.url()}): ${p}`);
+        await failed.screenshot({ path: p, fullPage: true });
+        console.error(`browser-test: page at failure (${failed.url()}): ${p}`);
       } catch (e2) {
         console.error(`browser-test: no failure screenshot: ${e2.message}`);
       }
@@ -143,8 +148,31 @@ async function main() {
   }
 }
 
+// Never a 5xx, whatever we do, and the Content-Security-Policy must let
+// the pages' own style through: collected from every page of every
+// context, checked at the end.
+const serverErrors = [];
+const cspViolations = [];
+
+async function newPage(context) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT_MS);
+  page.setDefaultNavigationTimeout(TIMEOUT_MS);
+  page.on('response', (r) => {
+    if (r.status() >= 500)
+      serverErrors.push(`${r.request().method()} ${r.url()} -> ${r.status()}`);
+  });
+  page.on('pageerror', (e) => log(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text()))
+      cspViolations.push(`${page.url()}: ${m.text()}`);
+  });
+  return page;
+}
+
 async function step(page, name, fn) {
   currentStep = name;
+  currentPage = page;
   stepNo++;
   await fn();
   const file = join(outDir,
@@ -163,8 +191,8 @@ async function visit(page, path, status = 200) {
 }
 
 // Submits a form by clicking a button in it; checks that the POST
-// answers 303 and that the page it redirects to (/) loads with 200.
-async function submit(page, formSel, button) {
+// answers 303 and that the page it redirects to (dest) loads with 200.
+async function submit(page, formSel, button, dest = '/') {
   const form = page.locator(formSel);
   check(await form.count() === 1,
       `expected one ${formSel}, found ${await form.count()}`);
@@ -178,11 +206,11 @@ async function submit(page, formSel, button) {
       `POST ${action}: status ${resp.status()}, expected 303` +
       ` (body: ${(await resp.text().catch(() => '')).slice(0, 300)})`);
   const loc = resp.headers()['location'];
-  check(loc && new URL(loc, url(action)).pathname === '/',
-      `POST ${action}: Location ${loc}, expected /`);
+  check(loc && new URL(loc, url(action)).pathname === dest,
+      `POST ${action}: Location ${loc}, expected ${dest}`);
   await loaded;
-  check(new URL(page.url()).pathname === '/',
-      `after POST ${action} the page is ${page.url()}, expected /`);
+  check(new URL(page.url()).pathname === dest,
+      `after POST ${action} the page is ${page.url()}, expected ${dest}`);
 }
 
 async function reload(page) {
@@ -347,6 +375,149 @@ async function run(context, page) {
     await page.locator(SEL.loginName).waitFor({ state: 'visible' });
     check(await page.locator(SEL.logoutForm).count() === 0,
         'signed in again after a reload following sign-out');
+  });
+}
+
+// ---------------------------------------------------------------- sessions
+
+async function signIn(page, name) {
+  await visit(page, '/');
+  await page.locator(SEL.loginName).fill(name);
+  await submit(page, SEL.loginForm);
+  await page.locator(SEL.logoutForm).waitFor({ state: 'visible' });
+  const who = await signedInAs(page);
+  check(who === name, `signed in as "${who}", expected "${name}"`);
+}
+
+// Reloads a page that was signed in and checks that it is not any more:
+// the sign-in form, no sign-out or post form, no user name.
+async function checkSignedOut(page, who) {
+  await reload(page);
+  await page.locator(SEL.loginName).waitFor({ state: 'visible' });
+  check(await page.locator(SEL.logoutForm).count() === 0,
+      `${who}: the sign-out form is still shown`);
+  check(await page.locator(SEL.postForm).count() === 0,
+      `${who}: the post form is still shown`);
+  const name = await signedInAs(page);
+  check(name === null, `${who}: still signed in as "${name}"`);
+}
+
+// The rows of /sessions as { label, current, here } (here: the row says
+// "this device").
+async function sessionRows(page) {
+  return page.locator(SEL.sessionRow).evaluateAll((trs) => trs.map((tr) => ({
+    label: (tr.querySelector('td.label')?.textContent ?? '').trim(),
+    current: tr.classList.contains('current'),
+    here: /this device/.test(tr.textContent),
+  })));
+}
+
+// The list shows exactly these devices (by User-Agent), the first one
+// being this one.
+async function checkRows(page, here, ...others) {
+  const rows = await sessionRows(page);
+  const shown = JSON.stringify(rows);
+  check(rows.length === 1 + others.length,
+      `${rows.length} session rows, expected ${1 + others.length}: ${shown}`);
+  const cur = rows.filter((r) => r.current);
+  check(cur.length === 1, `${cur.length} rows marked current: ${shown}`);
+  check(cur[0].here, `the current row does not say "this device": ${shown}`);
+  check(rows.filter((r) => r.here).length === 1,
+      `"this device" shown on more than one row: ${shown}`);
+  check(cur[0].label === here,
+      `the current row is labelled "${cur[0].label}", expected "${here}"`);
+  const rest = rows.filter((r) => !r.current).map((r) => r.label).sort();
+  check(JSON.stringify(rest) === JSON.stringify([...others].sort()),
+      `the other rows are labelled ${JSON.stringify(rest)}, expected ` +
+      JSON.stringify(others));
+}
+
+async function checkFlash(page, text) {
+  const flash = page.locator('#flash');
+  check(await flash.count() === 1, `no flash, expected "${text}"`);
+  const got = (await flash.textContent()).trim();
+  check(got === text, `flash "${got}", expected "${text}"`);
+}
+
+// The same user on two devices (contexts with their own cookie jars and
+// User-Agents), seen and signed out from /sessions.  The contexts stay
+// open to the end (browser.close() ends them), so that a failure
+// screenshot can still be taken of the page that failed.
+async function runSessions(browser) {
+  const ctxA = await browser.newContext({ userAgent: UA_A });
+  const ctxB = await browser.newContext({ userAgent: UA_B });
+  const a = await newPage(ctxA);
+  const b = await newPage(ctxB);
+
+  await step(a, 'device-a-signed-in', async () => {
+    await signIn(a, SESSIONS_USER);
+    check(await a.evaluate(() => navigator.userAgent) === UA_A,
+        'device A does not use its User-Agent');
+  });
+
+  await step(b, 'device-b-signed-in', async () => {
+    await signIn(b, SESSIONS_USER);
+    check(await b.evaluate(() => navigator.userAgent) === UA_B,
+        'device B does not use its User-Agent');
+    const ca = await sessionCookie(ctxA);
+    const cb = await sessionCookie(ctxB);
+    check(ca && cb && ca.value !== cb.value,
+        'devices A and B share one session cookie');
+  });
+
+  await step(a, 'a-sessions-page-two-devices', async () => {
+    await visit(a, '/');
+    const link = a.getByRole('link', { name: 'your sessions' });
+    check(await link.count() === 1,
+        `${await link.count()} "your sessions" links on the front page`);
+    const loaded = a.waitForResponse((r) =>
+      new URL(r.url()).pathname === '/sessions' &&
+      r.request().method() === 'GET');
+    await link.click();
+    const resp = await loaded;
+    check(resp.status() === 200, `GET /sessions: status ${resp.status()}`);
+    await a.waitForURL((u) => u.pathname === '/sessions');
+    await a.locator(SEL.currentRow).waitFor({ state: 'visible' });
+    await checkRows(a, UA_A, UA_B);
+  });
+
+  await step(a, 'a-signed-out-b-from-its-row', async () => {
+    const row = a.locator(SEL.sessionRow).filter({ hasNot: a.locator('.here') });
+    check((await row.locator('td.label').textContent()).trim() === UA_B,
+        'the row to sign out is not device B\'s');
+    await submit(a, SEL.otherRevoke, undefined, '/sessions');
+    await checkFlash(a, 'Signed out one session');
+    await checkRows(a, UA_A);
+  });
+
+  await step(b, 'b-reloaded-signed-out', async () => {
+    await checkSignedOut(b, 'device B after A signed it out');
+  });
+
+  await step(b, 'b-signed-in-again', async () => {
+    await signIn(b, SESSIONS_USER);
+  });
+
+  await step(a, 'a-signed-out-all-others', async () => {
+    await visit(a, '/sessions');
+    await checkRows(a, UA_A, UA_B);
+    await submit(a, SEL.othersForm, undefined, '/sessions');
+    await checkFlash(a, '1 other session signed out');
+    await checkRows(a, UA_A);
+  });
+
+  await step(b, 'b-reloaded-signed-out-again', async () => {
+    await checkSignedOut(b, 'device B after "sign out all other sessions"');
+  });
+
+  await step(a, 'a-still-signed-in', async () => {
+    await visit(a, '/sessions');
+    await checkRows(a, UA_A);
+    await visit(a, '/');
+    await a.locator(SEL.logoutForm).waitFor({ state: 'visible' });
+    const who = await signedInAs(a);
+    check(who === SESSIONS_USER,
+        `device A: signed in as "${who}", expected "${SESSIONS_USER}"`);
   });
 }
 
