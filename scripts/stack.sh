@@ -199,12 +199,13 @@ install_purge() {
 	PURGE=$RUN_DIR/bin/crumb-purge
 }
 
-# As the workers' user: SQLite's -wal and -shm files stay theirs.
+# As the workers' user: SQLite's -wal and -shm files stay theirs.  The
+# store is the workers' own: CRUMB_STORE when set (they inherit it).
 purge_once() {
 	local as=()
 	[ "$(id -u)" -eq 0 ] && as=(runuser -u "$RUN_USER" --)
 	"${as[@]}" env "${PURGE_ENV[@]}" "$PURGE" --quiet \
-	    "$STATE_DIR/sessions.db" </dev/null ||
+	    "${CRUMB_STORE:-$STATE_DIR/sessions.db}" </dev/null ||
 	    say "crumb-purge failed (exit $?)"
 }
 

@@ -99,7 +99,7 @@ run 1 "$PURGE" junk.db && [ "$(wc -l < err)" -eq 1 ] &&
 	fail "crumb-purge on junk: $(cat err)"
 
 if ! command -v sqlite3 >/dev/null 2>&1; then
-	echo "no sqlite3 shell: the purge of a real store is not tried"
+	fail "no sqlite3 shell (Debian package sqlite3): the purge of a real store cannot be tried"
 else
 	# 7 expired records (expires in 1970) and 3 live ones (2100).
 	(umask 077
@@ -125,6 +125,40 @@ else
 		fail "crumb-purge --quiet store.db: '$(cat out)' '$(cat err)'"
 	fi
 fi
+
+# --- crumb-purge on a PostgreSQL store, when built ---
+case " ${CRUMB_BUILT_STORES:-} " in
+*" postgresql "*)
+	# shellcheck source=tests/pg-server.sh
+	. "$TOP/tests/pg-server.sh"
+	if ! crumb_pg_start >/dev/null; then
+		fail "no private PostgreSQL server for the purge test"
+	else
+		psql_() { "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 "$PGURL" "$@"; }
+		{ cat "$TOP/sql/postgresql-store.sql"
+		  for i in 1 2 3 4 5 6 7 8 9 10; do
+			exp=1000
+			[ "$i" -gt 7 ] && exp=4102444800
+			echo "INSERT INTO crumb_sessions (id, state, version, \"user\", created, last_seen, expires) VALUES (decode(md5('$i'), 'hex') || decode(md5('x$i'), 'hex'), '{}', 1, NULL, 1, 1, $exp);"
+		  done; } | psql_ >/dev/null || fail "psql could not fill the store"
+		if run 0 "$PURGE" --batch 3 "$PGURL_TCP" &&
+		    [ "$(cat out)" = "crumb-purge: purged 7 expired sessions" ] &&
+		    [ ! -s err ] &&
+		    [ "$(psql_ -c 'SELECT count(*) FROM crumb_sessions')" = 3 ]; then
+			ok "crumb-purge on a PostgreSQL URL: 7 expired purged, 3 live kept"
+		else
+			fail "crumb-purge on PostgreSQL: '$(cat out)' '$(cat err)'"
+		fi
+		bad=${PGURL_TCP/:$PG_PASSWORD@/:wrong-$PG_PASSWORD@}
+		if run 1 "$PURGE" "$bad" && [ "$(wc -l < err)" -eq 1 ] &&
+		    ! grep -q -- "$PG_PASSWORD" err out; then
+			ok "crumb-purge with a wrong password: one line, exit 1, no password shown"
+		else
+			fail "crumb-purge with a wrong password: '$(cat err)'"
+		fi
+	fi
+	;;
+esac
 
 # --- bench programs, when built ---
 for b in bench-session floor-fcgi; do

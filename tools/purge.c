@@ -1,5 +1,5 @@
-/* crumb-purge [--batch N] [--quiet] DBPATH: delete the expired sessions
- * of a SQLite store, for cron. */
+/* crumb-purge [--batch N] [--quiet] STORE: delete the expired sessions
+ * of a store (a SQLite file, or a PostgreSQL URL), for cron. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -10,9 +10,11 @@
 #include "crumb.h"
 
 static const char usage[] =
-    "usage: crumb-purge [--batch N] [--quiet] DBPATH\n"
-    "Deletes the expired sessions of the SQLite session store DBPATH,\n"
-    "N at a time (default 250), each batch its own transaction.\n"
+    "usage: crumb-purge [--batch N] [--quiet] STORE\n"
+    "Deletes the expired sessions of the session store STORE: the path\n"
+    "of a SQLite store's file, or a PostgreSQL URL or connection string\n"
+    "(postgresql://..., \"host=... dbname=...\"), N at a time (default\n"
+    "250), each batch its own transaction.\n"
     "  --batch N  sessions deleted per transaction (1 to 4294967295)\n"
     "  --quiet    print nothing on success\n"
     "Exit status: 0 done, 1 failed (reason on stderr), 2 usage.\n";
@@ -43,13 +45,13 @@ parse_batch(const char *s)
 int
 main(int argc, char **argv)
 {
-	const char *path = NULL, *batch_arg;
+	const char *path = NULL, *batch_arg, *name;
 	crumb_store *store = NULL;
 	unsigned batch = 0;
 	uint64_t deleted = 0;
 	char why[512];
 	struct stat st;
-	int i, rc, quiet = 0, opts = 1;
+	int i, rc, quiet = 0, opts = 1, is_url;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -73,7 +75,7 @@ main(int argc, char **argv)
 		} else if (opts && a[0] == '-' && a[1] != '\0') {
 			return bad_usage("unknown option ", a);
 		} else if (path != NULL) {
-			return bad_usage("one DBPATH only", "");
+			return bad_usage("one STORE only", "");
 		} else {
 			path = a;
 		}
@@ -83,22 +85,28 @@ main(int argc, char **argv)
 			    batch_arg);
 	}
 	if (path == NULL)
-		return bad_usage("DBPATH missing", "");
-	/* Opening would create an empty store: a mistyped path must fail. */
-	if (stat(path, &st) != 0) {
+		return bad_usage("STORE missing", "");
+	/* A server's URL may hold a password: it is never printed (the
+	 * reasons crumb_store_open gives never hold it either). */
+	is_url = strncmp(path, "postgres", 8) == 0 || strchr(path, '=') != NULL;
+	name = is_url ? "the store" : path;
+	/* Opening a file would create an empty store: a mistyped path must
+	 * fail. */
+	if (!is_url && stat(path, &st) != 0) {
 		fprintf(stderr, "crumb-purge: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	if ((rc = crumb_store_sqlite_open_v2(path, 5000, 0, &store, why,
-	    sizeof(why))) != CRUMB_OK) {
-		fprintf(stderr, "crumb-purge: %s: %s\n", path, why);
+	rc = is_url ? crumb_store_open(path, &store, why, sizeof(why)) :
+	    crumb_store_sqlite_open_v2(path, 5000, 0, &store, why, sizeof(why));
+	if (rc != CRUMB_OK) {
+		fprintf(stderr, "crumb-purge: %s: %s\n", name, why);
 		return 1;
 	}
 	if ((rc = crumb_store_purge(store, 0, batch, &deleted)) != CRUMB_OK) {
 		const char *msg = crumb_store_errmsg(store);
 
 		fprintf(stderr, "crumb-purge: %s: %s (after %llu purged)\n",
-		    path, *msg != '\0' ? msg : crumb_strerror(rc),
+		    name, *msg != '\0' ? msg : crumb_strerror(rc),
 		    (unsigned long long)deleted);
 		crumb_store_free(store);
 		return 1;
