@@ -122,8 +122,9 @@ collect(struct gb_pg *p, const char *what, ExecStatusType want)
 			}
 			if (!PQconsumeInput(p->conn)) {
 				PQclear(last);
-				return fail(p, what, PQerrorMessage(p->conn)),
-				    NULL;
+				fail(p, what, PQerrorMessage(p->conn));
+				drop(p);
+				return NULL;
 			}
 		}
 		if ((r = PQgetResult(p->conn)) == NULL)
@@ -158,8 +159,11 @@ simple(struct gb_pg *p, const char *what, const char *sql,
 {
 	PGresult *r;
 
-	if (!PQsendQuery(p->conn, sql))
-		return fail(p, what, PQerrorMessage(p->conn));
+	if (!PQsendQuery(p->conn, sql)) {
+		fail(p, what, PQerrorMessage(p->conn));
+		drop(p);
+		return -1;
+	}
 	if ((r = collect(p, what, want)) == NULL)
 		return -1;
 	if (out != NULL)
@@ -258,8 +262,12 @@ run(struct gb_pg *p, int q, const char *what, int n,
 {
 	if (p->conn == NULL && connect_db(p) != 0)
 		return NULL;
-	if (!PQsendQueryPrepared(p->conn, qname[q], n, v, NULL, NULL, 0))
-		return fail(p, what, PQerrorMessage(p->conn)), NULL;
+	/* A connection that cannot even send is not used again. */
+	if (!PQsendQueryPrepared(p->conn, qname[q], n, v, NULL, NULL, 0)) {
+		fail(p, what, PQerrorMessage(p->conn));
+		drop(p);
+		return NULL;
+	}
 	return collect(p, what, want);
 }
 
