@@ -1,7 +1,8 @@
 /*
  * The guestbook's entries, in their own SQLite database beside the
- * session store.  Opened once per process; both statements are
- * prepared once and reused by every request.
+ * session store, or (a URL naming PostgreSQL) in gb-db-pg.c, to which
+ * every gb_db_* call is handed on.  Opened once per process; both SQLite
+ * statements are prepared once and reused by every request.
  *
  * The entries' HTML is the same for every visitor, so each worker keeps
  * the last rendering and serves it again while nothing changed: a new
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -25,6 +27,7 @@
 #include "gb-schema.h"
 
 struct gb_db {
+	struct gb_pg *pg;       /* set: PostgreSQL, nothing below is used */
 	sqlite3 *db;
 	sqlite3_stmt *add;
 	sqlite3_stmt *list;
@@ -43,6 +46,36 @@ static const char sql_add[] =
 static const char sql_list[] =
     "SELECT author, message, created FROM entries"
     " ORDER BY created DESC, id DESC";
+
+/* libpq's "key=value ..." form: its first word is one of libpq's
+ * keywords followed by '=' (the test crumb_store_open makes). */
+static int
+is_conninfo(const char *url)
+{
+	static const char *const keys[] = {
+		"host", "hostaddr", "port", "dbname", "user", "password",
+		"passfile", "service", "sslmode", "connect_timeout",
+		"application_name", "options", "target_session_attrs",
+		"client_encoding", NULL,
+	};
+	size_t i, n;
+
+	url += strspn(url, " \t\n");
+	n = strspn(url, "abcdefghijklmnopqrstuvwxyz_");
+	if (url[n + strspn(url + n, " \t")] != '=')
+		return 0;
+	for (i = 0; keys[i] != NULL; i++)
+		if (strlen(keys[i]) == n && strncmp(url, keys[i], n) == 0)
+			return 1;
+	return 0;
+}
+
+int
+gb_db_is_postgres(const char *url)
+{
+	return strncasecmp(url, "postgresql://", 13) == 0 ||
+	    strncasecmp(url, "postgres://", 11) == 0 || is_conninfo(url);
+}
 
 /* Keep SQLite's message on the handle, as the library does. */
 static int
@@ -88,12 +121,45 @@ map_gen(const char *path)
 }
 
 int
-gb_db_open(const char *path, struct gb_db **out)
+gb_db_open(const char *url, int busy_ms, struct gb_db **out)
 {
 	struct gb_db *g;
+	const char *path = url;
 
 	if ((*out = g = calloc(1, sizeof(*g))) == NULL)
 		return -1;
+	if (gb_db_is_postgres(url)) {
+#ifdef GB_HAVE_POSTGRES
+		if (gb_pg_open(url, busy_ms, &g->pg) != 0) {
+			/* Its message, or none left for it. */
+			snprintf(g->err, sizeof(g->err), "entries database: %s",
+			    gb_pg_errmsg(g->pg));
+			gb_pg_close(g->pg);
+			g->pg = NULL;
+			return -1;
+		}
+		return 0;
+#else
+		(void)busy_ms;
+		snprintf(g->err, sizeof(g->err), "entries database: GB_DB "
+		    "names a PostgreSQL database, but this guestbook was "
+		    "built without PostgreSQL support (libpq)");
+		return -1;
+#endif
+	}
+	(void)busy_ms;
+	/* sqlite:///abs/path and sqlite:PATH, as crumb_store_open reads
+	 * them; anything else with a scheme is not ours. */
+	if (strncmp(url, "sqlite://", 9) == 0)
+		path = url + 9;
+	else if (strncmp(url, "sqlite:", 7) == 0)
+		path = url + 7;
+	else if (strstr(url, "://") != NULL) {
+		snprintf(g->err, sizeof(g->err), "entries database: GB_DB: "
+		    "unknown kind of URL (sqlite:PATH, a path, "
+		    "postgresql://...)");
+		return -1;
+	}
 	if (sqlite3_open_v2(path, &g->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
 		return fail(g, path);
@@ -117,6 +183,9 @@ gb_db_close(struct gb_db *g)
 {
 	if (g == NULL)
 		return;
+#ifdef GB_HAVE_POSTGRES
+	gb_pg_close(g->pg);
+#endif
 	sqlite3_finalize(g->add);
 	sqlite3_finalize(g->list);
 	sqlite3_close(g->db);
@@ -132,6 +201,10 @@ gb_db_add(struct gb_db *g, const char *author, const char *message,
 {
 	int rc;
 
+#ifdef GB_HAVE_POSTGRES
+	if (g->pg != NULL)
+		return gb_pg_add(g->pg, author, message, now);
+#endif
 	sqlite3_bind_text(g->add, 1, author, -1, SQLITE_STATIC);
 	sqlite3_bind_text(g->add, 2, message, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(g->add, 3, now);
@@ -155,6 +228,10 @@ gb_db_foreach(struct gb_db *g, gb_entry_fn fn, void *ud)
 {
 	int rc, stop = 0;
 
+#ifdef GB_HAVE_POSTGRES
+	if (g->pg != NULL)
+		return gb_pg_foreach(g->pg, fn, ud);
+#endif
 	while ((rc = sqlite3_step(g->list)) == SQLITE_ROW) {
 		const char *a = (const char *)sqlite3_column_text(g->list, 0);
 		const char *m = (const char *)sqlite3_column_text(g->list, 1);
@@ -188,6 +265,10 @@ gb_db_entries_html(struct gb_db *g, struct gb_buf *out)
 	uint64_t gen;
 	time_t now = time(NULL);
 
+#ifdef GB_HAVE_POSTGRES
+	if (g->pg != NULL)
+		return gb_pg_entries_html(g->pg, out);
+#endif
 	/* Loaded before the query: an entry added meanwhile bumps it
 	 * past this rendering, which is then done again next time. */
 	gen = g->gen != NULL ? __atomic_load_n(g->gen, __ATOMIC_SEQ_CST) : 0;
@@ -212,5 +293,9 @@ gb_db_entries_html(struct gb_db *g, struct gb_buf *out)
 const char *
 gb_db_errmsg(const struct gb_db *g)
 {
+#ifdef GB_HAVE_POSTGRES
+	if (g != NULL && g->pg != NULL)
+		return gb_pg_errmsg(g->pg);
+#endif
 	return g ? g->err : "out of memory";
 }

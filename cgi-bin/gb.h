@@ -74,24 +74,48 @@ const char *gb_req_field(const struct gb_req *req, const char *name);
  * stays the defence there. */
 int gb_req_cross_origin(void);
 
-/* gb-db.c: the entries database (schema sql/guestbook.sql). */
+/* gb-db.c: the entries database, named by a URL (GB_DB): a SQLite file
+ * (schema sql/guestbook.sql; "sqlite:PATH", "sqlite:///abs/path" or a
+ * bare path), or a PostgreSQL database that guestbooks on several hosts
+ * share (gb-db-pg.c, schema sql/guestbook-postgresql.sql;
+ * "postgresql://...", "postgres://..." or libpq's "key=value" form). */
 struct gb_db;
 typedef int (*gb_entry_fn)(const char *author, const char *message,
     int64_t created, void *ud);
 
-/* 0 on success; on failure -1 and *out holds a handle whose errmsg
- * says why (or is NULL when out of memory). */
-int gb_db_open(const char *path, struct gb_db **out);
+/* Non-zero when url names a PostgreSQL database (see above). */
+int gb_db_is_postgres(const char *url);
+/* busy_ms: how long a statement may wait (PostgreSQL's
+ * statement_timeout; SQLite keeps its own 5 s busy timeout).  0 on
+ * success; on failure -1 and *out holds a handle whose errmsg says why
+ * (or is NULL when out of memory); free it with gb_db_close.  A
+ * PostgreSQL URL in a guestbook built without libpq fails here. */
+int gb_db_open(const char *url, int busy_ms, struct gb_db **out);
 void gb_db_close(struct gb_db *db);
 int gb_db_add(struct gb_db *db, const char *author, const char *message,
     int64_t now);
-/* Newest first; stops when fn returns non-zero (returned as is). */
+/* Newest first; stops when fn returns non-zero (returned as is); -1 on
+ * a database failure. */
 int gb_db_foreach(struct gb_db *db, gb_entry_fn fn, void *ud);
 /* Appends the entries' HTML (gb_html_entry each), rendered again only
- * when an entry was added since, or a second has passed.  0, or -1 on
- * a database failure (errmsg). */
+ * when an entry was added since (on any host, with PostgreSQL), or a
+ * second has passed.  0, or -1 on a database failure (errmsg). */
 int gb_db_entries_html(struct gb_db *db, struct gb_buf *out);
+/* Why the last call failed; borrowed, valid until the next call. */
 const char *gb_db_errmsg(const struct gb_db *db);
+
+/* gb-db-pg.c: the PostgreSQL variant, used by gb-db.c only, with the
+ * same contracts as the gb_db_* above.  Built only with libpq
+ * (GB_HAVE_POSTGRES).  A lost connection fails the call that saw it;
+ * the next call connects again. */
+struct gb_pg;
+int gb_pg_open(const char *conninfo, int busy_ms, struct gb_pg **out);
+void gb_pg_close(struct gb_pg *p);
+int gb_pg_add(struct gb_pg *p, const char *author, const char *message,
+    int64_t now);
+int gb_pg_foreach(struct gb_pg *p, gb_entry_fn fn, void *ud);
+int gb_pg_entries_html(struct gb_pg *p, struct gb_buf *out);
+const char *gb_pg_errmsg(const struct gb_pg *p);
 
 /* gb-html.c: the pages. */
 struct gb_view {

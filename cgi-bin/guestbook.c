@@ -26,7 +26,16 @@
  *   CRUMB_STATE_DIR        holds sessions.db, guestbook.db and key (and
  *                          key.old, a retired key still accepted)
  *   CRUMB_INSECURE_COOKIE  "1": no Secure attribute (plain-HTTP demos)
- *   CRUMB_BUSY_MS          session-store busy timeout (default 5000)
+ *   CRUMB_BUSY_MS          session-store busy timeout (default 5000),
+ *                          also the entries' statement timeout on
+ *                          PostgreSQL
+ *   CRUMB_STORE            the session store's URL (crumb_store_open;
+ *                          default: sessions.db in CRUMB_STATE_DIR)
+ *   GB_DB                  the entries database's URL (gb_db_open):
+ *                          default the session store's database when
+ *                          CRUMB_STORE names PostgreSQL, so that several
+ *                          hosts show one book; else guestbook.db in
+ *                          CRUMB_STATE_DIR
  */
 #include <fcgi_stdio.h>
 #include <signal.h>
@@ -65,6 +74,7 @@ gb_log(const char *fmt, ...)
 struct gb_app {
 	char *state_dir;        /* NULL: CRUMB_STATE_DIR unset */
 	char *store_url;        /* CRUMB_STORE; NULL: STATE_DIR/sessions.db */
+	char *db_url;           /* GB_DB; NULL: see open_entries */
 	int insecure;
 	int busy_ms;
 	int reopen;             /* the store failed in a way a reopen heals */
@@ -722,6 +732,7 @@ app_settings(struct gb_app *app)
 	const char *insecure = getenv("CRUMB_INSECURE_COOKIE");
 	const char *busy = getenv("CRUMB_BUSY_MS");
 	const char *url = getenv("CRUMB_STORE");
+	const char *gb_db = getenv("GB_DB");
 
 	memset(app, 0, sizeof(*app));
 	app->busy_ms = busy != NULL && atoi(busy) > 0 ? atoi(busy) : 5000;
@@ -730,6 +741,8 @@ app_settings(struct gb_app *app)
 	app->insecure = insecure != NULL && strcmp(insecure, "1") == 0;
 	if (url != NULL && *url != '\0')
 		app->store_url = strdup(url);
+	if (gb_db != NULL && *gb_db != '\0')
+		app->db_url = strdup(gb_db);
 }
 
 static void
@@ -805,10 +818,19 @@ static int
 open_entries(struct gb_app *app)
 {
 	char path[4096];
+	const char *url = app->db_url;
 
-	if (state_path(app, "guestbook.db", path, sizeof(path)) != 0)
-		return -1;
-	if (gb_db_open(path, &app->db) != 0) {
+	/* Sessions shared through PostgreSQL come with a shared book: the
+	 * entries go to the same database unless GB_DB says otherwise. */
+	if (url == NULL && app->store_url != NULL &&
+	    gb_db_is_postgres(app->store_url))
+		url = app->store_url;
+	if (url == NULL) {
+		if (state_path(app, "guestbook.db", path, sizeof(path)) != 0)
+			return -1;
+		url = path;
+	}
+	if (gb_db_open(url, app->busy_ms, &app->db) != 0) {
 		gb_log("guestbook: %s\n", gb_db_errmsg(app->db));
 		return -1;
 	}
@@ -904,5 +926,7 @@ main(void)
 	}
 	app_close(&app);
 	free(app.state_dir);
+	free(app.store_url);
+	free(app.db_url);
 	return 0;
 }

@@ -17,7 +17,9 @@
 # Apache and every worker, then the script exits.
 # CRUMB_INSECURE_COOKIE=1 in the environment is passed to the program
 # (cookies without Secure, for plain HTTP on loopback), and so is
-# CRUMB_BUSY_MS (the session store's busy timeout, default 5000).
+# CRUMB_BUSY_MS (the session store's busy timeout, default 5000), and
+# CRUMB_STORE and GB_DB when set (the session store's and the entries'
+# database URLs, e.g. a shared PostgreSQL; default the files above).
 # Expired sessions are deleted by `crumb-purge --quiet sessions.db`
 # (from the build directory's lib/) at start and then every
 # PURGE_INTERVAL seconds (default 300; 0: never), as the workers' user;
@@ -279,7 +281,23 @@ start_workers() {
 	die "no free port for the FastCGI workers"
 }
 
+# mod_cgi hands the program only what SetEnv gives it (FastCGI workers
+# inherit the environment): the database URLs go into a file of their
+# own, private to the stack, as they may hold a password.
+write_url_env() {
+	local name v f=$RUN_DIR/url-env.conf
+	(umask 077 && : > "$f") || die "cannot write $f"
+	for name in CRUMB_STORE GB_DB; do
+		v=${!name:-}
+		[ -n "$v" ] || continue
+		v=${v//\\/\\\\}
+		v=${v//\"/\\\"}
+		printf 'SetEnv %s "%s"\n' "$name" "$v" >> "$f"
+	done
+}
+
 start_apache() {
+	write_url_env
 	render "$TOP/conf/apache-common.conf.in" \
 	    "$TOP/conf/apache-$MODE.conf.in" > "$RUN_DIR/httpd.conf"
 	apache2 -f "$RUN_DIR/httpd.conf" -DFOREGROUND \

@@ -5,6 +5,11 @@
 #
 #   tests/e2e-guestbook.sh [BUILD_DIR]  (default: $top_builddir, else .)
 #
+# E2E_STORE=postgresql runs it all against a PostgreSQL-backed guestbook:
+# a private server (tests/pg-server.sh, stopped at exit) whose URL goes
+# to the stack as CRUMB_STORE, so that sessions and entries both live
+# there; rows are then counted with psql rather than sqlite3.
+#
 # Prints one TAP line per check ("ok N - ..." / "not ok N - ...") and
 # exits non-zero when any check fails; 77 (skip) when apache2,
 # spawn-fcgi or curl are missing.  The stack is always stopped.
@@ -38,6 +43,34 @@ if [ ! -x "$GUESTBOOK" ] || [ ! -x "$KEYGEN" ]; then
 	echo "# $GUESTBOOK or $KEYGEN not built" >&2
 	exit 2
 fi
+
+# Where the stack keeps its sessions: "sqlite" (the state directory's
+# files) or "postgresql".  Over loopback TCP with a password: the
+# workers run as another user (www-data when root) than the server
+# (nobody), and a unix socket in the server's directory is closed to
+# them.
+STORE=${E2E_STORE:-sqlite}
+case $STORE in
+sqlite) ;;
+postgresql)
+	for t in psql pg_isready; do
+		if ! command -v "$t" >/dev/null; then
+			echo "# $t not installed (the Debian package postgresql)" >&2
+			exit 2
+		fi
+	done
+	# shellcheck source=tests/pg-server.sh
+	. "$SRC/tests/pg-server.sh"
+	crumb_pg_start >/dev/null || { echo "# no PostgreSQL server" >&2; exit 2; }
+	# Each suite gets a database of its own (suite), as it gets a
+	# state directory of its own.
+	unset GB_DB
+	;;
+*)
+	echo "# E2E_STORE must be sqlite or postgresql, not $STORE" >&2
+	exit 2
+	;;
+esac
 
 # ------------------------------------------------------------------
 # Reporting
@@ -109,9 +142,28 @@ as_owner() {
 	fi
 }
 
+# The store's SQL, where it lives: sqlite3 on the state directory's
+# file, or psql on the PostgreSQL server.
+store_sql() {
+	if [ "$STORE" = postgresql ]; then
+		psql -XAtq -v ON_ERROR_STOP=1 "$CRUMB_STORE" -c "$1"
+	else
+		as_owner sqlite3 "$STATE/sessions.db" "PRAGMA busy_timeout=5000;
+		    $1" | tail -n 1
+	fi
+}
+
+# The tool store_sql needs is there.
+can_count() {
+	if [ "$STORE" = postgresql ]; then
+		command -v psql >/dev/null
+	else
+		command -v sqlite3 >/dev/null
+	fi
+}
+
 session_rows() {
-	as_owner sqlite3 "$STATE/sessions.db" \
-	    'SELECT count(*) FROM crumb_sessions' 2>/dev/null
+	store_sql 'SELECT count(*) FROM crumb_sessions' 2>/dev/null
 }
 
 repeat() { # repeat CHAR COUNT
@@ -186,6 +238,8 @@ cleanup() {
 	stop_stack
 	# shellcheck disable=SC2086
 	rm -rf "$W" $STATES
+	# This trap replaced the one crumb_pg_start set.
+	[ -z "${CRUMB_PG_DIR:-}" ] || crumb_pg_stop "$CRUMB_PG_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -240,7 +294,7 @@ anonymous_page() {
 # a cookie that carries only client-side state.
 anonymous_no_record() {
 	local before after j=$W/jar-anon-theme
-	check "sqlite3 is installed" command -v sqlite3 || return 0
+	check "the store's SQL client is installed" can_count || return 0
 	before=$(session_rows)
 	http "" "$BASE/"
 	http "" "$BASE/"
@@ -364,7 +418,7 @@ cross_site() {
 	    eval '! has_header "^set-cookie:"'
 	check "the cross-site 403 explains" has_body 'own pages'
 	after=$(session_rows)
-	if command -v sqlite3 >/dev/null; then
+	if can_count; then
 		check "the cross-site sign-in stored no session" \
 		    eval '[ -n "$before" ] && [ "$before" = "$after" ]'
 	fi
@@ -421,6 +475,52 @@ post() {
 	check "the flash is shown only once" eval '! has_body "id=\"flash\""'
 }
 
+# PostgreSQL: the entries are shared, so a row another host wrote shows
+# on every worker at the next request, whatever each one cached.
+shared_entries() {
+	local n i seen=0
+	[ "$STORE" = postgresql ] || return 0
+	n=$(store_sql "SELECT count(*) FROM guestbook_entries
+	    WHERE message = 'second entry'" 2>/dev/null)
+	check "the entries are in PostgreSQL (guestbook_entries: $n)" \
+	    eval '[ -n "$n" ] && [ "$n" -ge 1 ]'
+	for i in 1 2 3 4; do http "$J" "$BASE/"; done
+	store_sql "INSERT INTO guestbook_entries (author, message, created)
+	    VALUES ('elsewhere', 'from another host $MODE',
+	    extract(epoch FROM now())::bigint)" >/dev/null
+	for i in 1 2 3 4; do
+		http "$J" "$BASE/"
+		has_body "from another host $MODE" && seen=$((seen + 1))
+	done
+	check "an entry written elsewhere shows at once ($seen of 4 pages)" \
+	    eval '[ "$seen" = 4 ]'
+}
+
+# PostgreSQL restarted under a running stack: the workers reconnect by
+# themselves.  Requests meanwhile may fail, but only with 503; the 5xx
+# tally is kept apart, and this runs after logs_clean (the failures are
+# logged).
+pg_restart() {
+	local saved=$FIVEXX codes='' i back='' jr=$W/jar-restart
+	[ "$STORE" = postgresql ] || return 0
+	http "$jr" -d 'name=Restart' "$BASE/login"
+	want_code 303 "signed in before the restart"
+	crumb_pg_pause >/dev/null 2>&1 && crumb_pg_resume >/dev/null 2>&1
+	check "the PostgreSQL server restarted" pg_isready -q -h 127.0.0.1 \
+	    -p "$PG_PORT"
+	for i in $(seq 1 12); do
+		http "$jr" "$BASE/"
+		codes="$codes $CODE"
+		if [ "$CODE" = 200 ]; then back=$i; break; fi
+	done
+	check "after a PostgreSQL restart GET / is 200 again within 12 requests ($codes)" \
+	    eval '[ -n "$back" ]'
+	check "meanwhile only 503s" \
+	    eval '[ -z "$(echo "$codes" | tr " " "\n" | grep -Ev "^(|200|503)$")" ]'
+	check "the signed-in session survived the restart" has_body 'id="logout"'
+	FIVEXX=$saved
+}
+
 newest_first() {
 	local a b
 	a=$(grep -n -F 'second entry' "$W/b" | head -n 1 | cut -d: -f1)
@@ -445,7 +545,7 @@ theme() {
 	http "$j4" "$BASE/"
 	check "anonymous theme shows on body" has_body '<body class="dark">'
 	rows_after=$(session_rows)
-	if command -v sqlite3 >/dev/null; then
+	if can_count; then
 		check "the theme is client-side: no server record" \
 		    eval '[ -n "$rows_before" ] && [ "$rows_before" = "$rows_after" ]'
 	fi
@@ -716,16 +816,20 @@ purge() {
 	check "crumb-purge was built" test -x "$BUILD/tools/crumb-purge"
 	check "the stack purges on a schedule" \
 	    grep -q 'purging expired sessions every 2 s' "$W/stack-$MODE.err"
+	if [ "$STORE" = postgresql ]; then
+		# Said, not hidden: nothing in the stack purges PostgreSQL.
+		echo "# skip: the stack's crumb-purge purges the SQLite file" \
+		    "only; PostgreSQL sessions are not purged by it"
+		return 0
+	fi
 	check "sqlite3 is installed" command -v sqlite3 || return 0
 	now=$(date +%s)
-	as_owner sqlite3 "$STATE/sessions.db" "PRAGMA busy_timeout=5000;
-	    INSERT INTO crumb_sessions (id, state, version, user, created,
-	    last_seen, expires) VALUES (randomblob(32), '{}', 1, NULL,
-	    $((now - 100)), $((now - 100)), $((now - 10)))" >/dev/null
+	store_sql "INSERT INTO crumb_sessions (id, state, version, user,
+	    created, last_seen, expires) VALUES (randomblob(32), '{}', 1,
+	    NULL, $((now - 100)), $((now - 100)), $((now - 10)))" >/dev/null
 	for _ in $(seq 1 40); do
-		gone=$(as_owner sqlite3 "$STATE/sessions.db" \
-		    "PRAGMA busy_timeout=5000; SELECT count(*) FROM crumb_sessions
-		    WHERE expires <= $now" 2>/dev/null | tail -n 1)
+		gone=$(store_sql "SELECT count(*) FROM crumb_sessions
+		    WHERE expires <= $now" 2>/dev/null)
 		[ "$gone" = 0 ] && break
 		sleep 0.25
 	done
@@ -737,6 +841,12 @@ suite() {
 	FIVEXX=
 	J=$W/jar-$MODE
 	rm -f "$W"/jar-* "$W/pre-login" "$W/signed-in"
+	if [ "$STORE" = postgresql ]; then
+		psql -XAtq -v ON_ERROR_STOP=1 "$PGURL_TCP" \
+		    -c "CREATE DATABASE e2e_$MODE" >/dev/null ||
+		    { nok "a database for the suite"; return; }
+		export CRUMB_STORE=${PGURL_TCP%/*}/e2e_$MODE
+	fi
 	if ! start_stack "$MODE"; then
 		nok "the stack starts"
 		return
@@ -748,6 +858,7 @@ suite() {
 	login
 	bad_logins
 	post
+	shared_entries
 	cross_site
 	theme
 	logout
@@ -757,6 +868,7 @@ suite() {
 	check "no 5xx answer at all" eval '[ -z "$FIVEXX" ]'
 	[ -z "$FIVEXX" ] || echo "#   $FIVEXX"
 	logs_clean
+	pg_restart
 	stop_stack
 	check "the stack stops: nothing listens on $PORT" \
 	    eval '! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null'
