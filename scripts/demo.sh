@@ -10,11 +10,20 @@
 # and the secret key across runs.  Cookies go without Secure here: the
 # demo is plain HTTP on loopback.  Expired sessions are purged every
 # PURGE_INTERVAL seconds (default 300; scripts/stack.sh).
+#
+#   STORE=postgresql HOSTS=2 PORT=8080 STATE_DIR=./state scripts/demo.sh
+#
+# serves it from HOSTS hosts behind HAProxy on PORT instead, with the
+# sessions in a private PostgreSQL (scripts/hosts.sh; its data in
+# STATE_DIR/pg).  STORE defaults to sqlite and HOSTS to 1: the plain
+# demo above; SQLite is one file on one machine, so HOSTS above 1 needs
+# STORE=postgresql.
 # -h or --help prints the usage; any other argument exits with 2.
 set -eu
 
 usage() {
 	echo "usage: [PORT=8080] [STATE_DIR=DIR] [PURGE_INTERVAL=300] scripts/demo.sh"
+	echo "       STORE=postgresql [HOSTS=2] [PORT=8080] [STATE_DIR=DIR] scripts/demo.sh"
 }
 case $# in
 0) ;;
@@ -27,11 +36,25 @@ esac
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 PORT=${PORT:-8080}
 STATE_DIR=${STATE_DIR:-}
+STORE=${STORE:-sqlite}
+HOSTS=${HOSTS:-1}
+case $STORE in
+sqlite)	[ "$HOSTS" = 1 ] || {
+		echo "demo.sh: HOSTS=$HOSTS needs STORE=postgresql" >&2
+		exit 2
+	} ;;
+postgresql) ;;
+*)	echo "demo.sh: STORE is sqlite or postgresql, not $STORE" >&2; exit 2 ;;
+esac
 
 # shellcheck source=scripts/deps.sh
 . "$TOP/scripts/deps.sh"
 # shellcheck disable=SC2086
 crumb_deps $CRUMB_DEMO_PACKAGES
+if [ "$STORE" = postgresql ]; then
+	# shellcheck disable=SC2086
+	crumb_deps $CRUMB_HOSTS_PACKAGES
+fi
 
 # Build chatter goes to stderr: stdout carries only the READY line.
 cd "$TOP"
@@ -45,6 +68,11 @@ BUILD=$TOP/build/demo
 	if [ ! -f "$BUILD/Makefile" ]; then
 		mkdir -p "$BUILD"
 		(cd "$BUILD" && "$TOP/configure" -q)
+	fi
+	# A tree configured before libpq-dev was there: again, to find it.
+	if [ "$STORE" = postgresql ] &&
+	    ! grep -q '^#define CRUMB_HAVE_POSTGRES 1' "$BUILD/config.h"; then
+		(cd "$BUILD" && ./config.status --recheck && ./config.status)
 	fi
 	make -C "$BUILD" -j"$(nproc 2>/dev/null || echo 2)"
 } >&2
@@ -63,5 +91,9 @@ echo "demo: guestbook at http://127.0.0.1:$PORT/ (state in $STATE_DIR;" \
     "Ctrl-C stops everything)" >&2
 CRUMB_INSECURE_COOKIE=1
 export CRUMB_INSECURE_COOKIE
+if [ "$STORE" = postgresql ]; then
+	exec "$TOP/scripts/hosts.sh" --port "$PORT" --state-dir "$STATE_DIR" \
+	    --hosts "$HOSTS" --workers 4 --build-dir "$BUILD"
+fi
 exec "$TOP/scripts/stack.sh" --port "$PORT" --state-dir "$STATE_DIR" \
     --mode fcgi --workers 4 --build-dir "$BUILD"

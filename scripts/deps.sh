@@ -12,6 +12,10 @@
 CRUMB_DEMO_PACKAGES="autoconf automake libtool pkg-config make gcc
 libfcgi-dev libcjson-dev libsqlite3-dev libgcrypt20-dev apache2 spawn-fcgi
 curl sqlite3"
+# And what the several-host demo adds (scripts/hosts.sh): the balancer,
+# a PostgreSQL server and the library's PostgreSQL store.
+# shellcheck disable=SC2034 # used by scripts/demo.sh
+CRUMB_HOSTS_PACKAGES="haproxy postgresql libpq-dev python3 iproute2"
 
 crumb_deps_missing() {
 	local p

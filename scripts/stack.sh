@@ -6,7 +6,7 @@
 #
 #   scripts/stack.sh --port P --state-dir D [--mode fcgi|cgi]
 #                    [--workers N] [--build-dir B] [--program PATH]
-#                    [--ready-status CODE]
+#                    [--ready-status CODE] [--host-name NAME]
 #
 # The state directory (created mode 0700) holds sessions.db,
 # guestbook.db and the secret key (generated once by crumb-keygen, kept
@@ -24,6 +24,10 @@
 # (from the build directory's lib/) at start and then every
 # PURGE_INTERVAL seconds (default 300; 0: never), as the workers' user;
 # without crumb-purge the stack runs all the same and says so.
+# --host-name NAME (or CRUMB_HOST_NAME in the environment) marks every
+# response with "X-Host: NAME" (mod_headers), so that tests behind a
+# balancer see which host answered; without it no header is added.
+# CRUMB_STORE in the environment reaches the program as it is.
 # -h or --help prints the usage; an unknown argument exits with 2.
 # stop_all and wait_gone run from traps (SC2317); "a && b || die" is
 # meant (SC2015); the sh -c script is single-quoted on purpose (SC2016).
@@ -43,6 +47,7 @@ READY_STATUS=200
 INSECURE=${CRUMB_INSECURE_COOKIE:-0}
 BUSY_MS=${CRUMB_BUSY_MS:-5000}
 PURGE_INTERVAL=${PURGE_INTERVAL:-300}
+HOST_NAME=${CRUMB_HOST_NAME:-}
 
 APACHE_PID=
 WORKER_PIDS=
@@ -57,8 +62,9 @@ die() { say "$*"; exit 1; }
 usage() {
 	echo "usage: scripts/stack.sh --port P --state-dir D [--mode fcgi|cgi]"
 	echo "           [--workers N] [--build-dir B] [--program PATH]"
-	echo "           [--ready-status CODE]"
-	echo "environment: CRUMB_INSECURE_COOKIE=1, CRUMB_BUSY_MS, PURGE_INTERVAL"
+	echo "           [--ready-status CODE] [--host-name NAME]"
+	echo "environment: CRUMB_INSECURE_COOKIE=1, CRUMB_BUSY_MS, PURGE_INTERVAL,"
+	echo "             CRUMB_HOST_NAME, CRUMB_STORE"
 }
 
 parse_args() {
@@ -73,6 +79,7 @@ parse_args() {
 		--build-dir) BUILD_DIR=$2 ;;
 		--program) PROGRAM=$2 ;;
 		--ready-status) READY_STATUS=$2 ;;
+		--host-name) HOST_NAME=$2 ;;
 		*) say "unknown argument: $1"; usage >&2; exit 2 ;;
 		esac
 		shift 2
@@ -89,6 +96,9 @@ parse_args() {
 	esac
 	case $PURGE_INTERVAL in
 	''|*[!0-9]*) die "bad PURGE_INTERVAL: $PURGE_INTERVAL" ;;
+	esac
+	# It goes into the Apache config between quotes.
+	case $HOST_NAME in *[!A-Za-z0-9._-]*) die "bad host name: $HOST_NAME" ;;
 	esac
 	BUILD_DIR=$(cd "$BUILD_DIR" 2>/dev/null && pwd) ||
 	    die "no build directory"
@@ -300,6 +310,14 @@ start_apache() {
 	write_url_env
 	render "$TOP/conf/apache-common.conf.in" \
 	    "$TOP/conf/apache-$MODE.conf.in" > "$RUN_DIR/httpd.conf"
+	if [ -n "$HOST_NAME" ]; then
+		cat >> "$RUN_DIR/httpd.conf" <<EOF
+
+# --host-name: which host answered, for tests behind a balancer.
+LoadModule headers_module /usr/lib/apache2/modules/mod_headers.so
+Header always set X-Host "$HOST_NAME"
+EOF
+	fi
 	apache2 -f "$RUN_DIR/httpd.conf" -DFOREGROUND \
 	    >>"$RUN_DIR/apache.out" 2>&1 &
 	APACHE_PID=$!
