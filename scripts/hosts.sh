@@ -155,7 +155,9 @@ start_host() {
 	for try in 1 2 3; do
 		port=$(free_port) || die "no free port for host$k"
 		: > "$RUN_DIR/host$k.out"
-		CRUMB_STORE=$STORE_URL PURGE_INTERVAL=0 \
+		# One host purges the shared store's expired sessions.
+		CRUMB_STORE=$STORE_URL \
+		    PURGE_INTERVAL=$([ "$k" = 1 ] && echo "${PURGE_INTERVAL:-300}" || echo 0) \
 		    "$TOP/scripts/stack.sh" --port "$port" --state-dir "$dir" \
 		    --mode fcgi --workers "$WORKERS" --build-dir "$BUILD_DIR" \
 		    --host-name "host$k" \

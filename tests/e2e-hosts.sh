@@ -150,6 +150,23 @@ login_logout() {
 	done
 	check "the signed-in requests reached the other host too (saw:$seen)" \
 	    eval '[ -n "$at" ] && printf "%s\n" $seen | grep -qvx "$at"'
+	# The entries live in the shared database too: one book.
+	token=$(csrf_of_page)
+	msg="shared entry $$ $RANDOM"
+	http "$j" -d "csrf=$token" --data-urlencode "message=$msg" "$BASE/post"
+	at=$HOST
+	check "POST /post through the balancer is 303 (on $at)" \
+	    eval '[ "$CODE" = 303 ]'
+	seen=" "
+	for i in 1 2; do
+		http "$j" "$BASE/"
+		seen="$seen$HOST "
+		check "the entry posted on $at shows on $HOST" \
+		    eval '[ "$CODE" = 200 ] && has_body "$msg"'
+	done
+	check "the entry was read from both hosts (saw:$seen)" \
+	    eval 'case $seen in *" host1 "*) ;; *) false ;; esac &&
+	          case $seen in *" host2 "*) ;; *) false ;; esac'
 	token=$(csrf_of_page)
 	cp "$j" "$W/signed-in"
 	http "$j" -d "csrf=$token" "$BASE/logout"
@@ -158,13 +175,13 @@ login_logout() {
 	http "$j" "$BASE/"
 	check "the next request ($HOST, not $at) is signed out" \
 	    eval '[ "$CODE" = 200 ] && [ "$HOST" != "$at" ] &&
-	          has_body "id=\"login\"" && ! has_body "alice"'
+	          has_body "id=\"login\"" && ! has_body "id=\"user\">alice"'
 	seen=" "
 	for i in 1 2; do
 		http "" -b "$W/signed-in" "$BASE/"
 		seen="$seen$HOST "
 		check "the signed-in cookie replayed after the logout on $at is signed out on $HOST" \
-		    eval '[ "$CODE" = 200 ] && has_body "id=\"login\"" && ! has_body "alice"'
+		    eval '[ "$CODE" = 200 ] && has_body "id=\"login\"" && ! has_body "id=\"user\">alice"'
 	done
 }
 
