@@ -10,12 +10,19 @@
  * the size of the state, and the worst round-trip latency seen while
  * another process purges a million expired records.
  *
- *   bench-session [-q] [-P] [-G] [-S N] [-o TARGETS_FILE] [-d DIR]
+ *   bench-session [-q] [-P] [-G] [-S N] [-p CONNINFO] [-o TARGETS_FILE] [-d DIR]
  *
  * -q runs small sizes only (a quick check that it works); -P only the
  * purge; -G only the growth from 1 thousand to 1 million sessions; -S N
- * only the read and write round trips with N sessions.
+ * only the read and write round trips with N sessions; -p CONNINFO only
+ * the read and write round trips of the PostgreSQL store against its
+ * floor (the same prepared statements sent through libpq by hand), when
+ * crumb was built with PostgreSQL.
  */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +38,12 @@
 
 #include "crumb.h"
 #include "floor.h"
+
+#ifdef CRUMB_HAVE_POSTGRES
+#include <dlfcn.h>
+#include <endian.h>
+#include <libpq-fe.h>
+#endif
 
 #define POOL 1000             /* live sessions the round trips pick from */
 #define NONCE 12
@@ -103,18 +116,29 @@ cookie_of(const char *headers)
 	return c;
 }
 
+/* The library on store (which l owns from now on). */
 static void
-lib_open(lib *l, const char *path)
+lib_open_store(lib *l, crumb_store *store)
 {
 	int rc;
 
 	memset(l, 0, sizeof(*l));
-	if ((rc = crumb_store_sqlite_open(path, &l->store)) != CRUMB_OK)
-		die(path, rc);
+	l->store = store;
 	if ((rc = crumb_config_new(&l->cfg)) != CRUMB_OK ||
 	    (rc = crumb_config_set_store(l->cfg, l->store)) != CRUMB_OK ||
 	    (rc = crumb_config_set_key(l->cfg, key, sizeof(key))) != CRUMB_OK)
 		die("config", rc);
+}
+
+static void
+lib_open(lib *l, const char *path)
+{
+	crumb_store *store;
+	int rc;
+
+	if ((rc = crumb_store_sqlite_open(path, &store)) != CRUMB_OK)
+		die(path, rc);
+	lib_open_store(l, store);
 }
 
 static void
@@ -233,6 +257,9 @@ typedef struct floor_ {
 	gcry_cipher_hd_t hd;
 	unsigned char keyid[4];
 	struct floor_wal wal;
+#ifdef CRUMB_HAVE_POSTGRES
+	PGconn *pg;           /* set: the PostgreSQL floor, no SQLite */
+#endif
 } floor_;
 
 
@@ -250,6 +277,7 @@ floor_open(floor_ *f, const char *path, const unsigned char *keyid)
 {
 	sqlite3 *db;
 
+	memset(f, 0, sizeof(*f));
 	sql_ok(NULL, sqlite3_open(path, &f->db), "open");
 	db = f->db;
 	sqlite3_busy_timeout(db, 5000);
@@ -311,21 +339,29 @@ b64enc(const unsigned char *in, size_t n, char *out)
 	*out = '\0';
 }
 
+/* The cookie's name, as the library's configuration makes it (the
+ * "__Host-" prefix comes and goes with Secure, Domain and Path): it is
+ * the associated data of the encryption.  Set by keyid_of(). */
+static char cookie_name[64];
+
 /* Open the cookie (base64url, AES-GCM) and hash the ID in it. */
 static void
 floor_open_cookie(floor_ *f, const char *cookie, unsigned char *hash,
     size_t *plain_len)
 {
-	unsigned char raw[8192], plain[8192], id[40], aad[HDR + 2];
-	const char *v = cookie + 3;           /* "id=" */
+	unsigned char raw[8192], plain[8192], id[40], aad[HDR + 64];
+	size_t namelen = strlen(cookie_name);
+	const char *v = cookie + namelen + 1;         /* "NAME=" */
 	size_t rawlen = floor_b64dec(v, strlen(v), raw), clen;
 
+	if (rawlen < HDR + NONCE + 1 + TAG)
+		die("floor: cookie too short", -1);
 	clen = rawlen - HDR - NONCE - TAG;
 	memcpy(aad, raw, HDR);
-	memcpy(aad + HDR, "id", 2);
+	memcpy(aad + HDR, cookie_name, namelen);
 	gcry_cipher_reset(f->hd);
 	gcry_cipher_setiv(f->hd, raw + HDR, NONCE);
-	gcry_cipher_authenticate(f->hd, aad, sizeof(aad));
+	gcry_cipher_authenticate(f->hd, aad, HDR + namelen);
 	gcry_cipher_final(f->hd);
 	gcry_cipher_decrypt(f->hd, plain, clen, raw + HDR + NONCE, clen);
 	if (gcry_cipher_checktag(f->hd, raw + HDR + NONCE + clen, TAG))
@@ -340,18 +376,19 @@ floor_open_cookie(floor_ *f, const char *cookie, unsigned char *hash,
 static void
 floor_seal(floor_ *f, size_t plain_len)
 {
-	unsigned char raw[8192], plain[8192] = { 0 }, aad[HDR + 2];
+	unsigned char raw[8192], plain[8192] = { 0 }, aad[HDR + 64];
 	char out[12000];
 	size_t rawlen = HDR + NONCE + plain_len + TAG;
+	size_t namelen = strlen(cookie_name);
 
 	raw[0] = 1;
 	memcpy(raw + 1, f->keyid, 4);
 	gcry_create_nonce(raw + HDR, NONCE);
 	memcpy(aad, raw, HDR);
-	memcpy(aad + HDR, "id", 2);
+	memcpy(aad + HDR, cookie_name, namelen);
 	gcry_cipher_reset(f->hd);
 	gcry_cipher_setiv(f->hd, raw + HDR, NONCE);
-	gcry_cipher_authenticate(f->hd, aad, sizeof(aad));
+	gcry_cipher_authenticate(f->hd, aad, HDR + namelen);
 	gcry_cipher_final(f->hd);
 	gcry_cipher_encrypt(f->hd, raw + HDR + NONCE, plain_len, plain, plain_len);
 	gcry_cipher_gettag(f->hd, raw + HDR + NONCE + plain_len, TAG);
@@ -366,6 +403,198 @@ wall(void)
 	return (int64_t)time(NULL);
 }
 
+#ifdef CRUMB_HAVE_POSTGRES
+/* ---------------------------------------------------------------- */
+/* The PostgreSQL floor: the statements lib/store-postgres.c prepares
+ * for a read and a write, prepared the same way (PREPARE, once per
+ * connection) and sent with the same binary parameters and results,
+ * one PQexecPrepared (one round trip) each. */
+
+static const char pg_load_sql[] =
+    "SELECT state, \"user\", version, created, last_seen, "
+    "expires, label FROM crumb_sessions WHERE id = $1::bytea AND "
+    "expires > $2::bigint";
+static const char pg_update_sql[] =
+    "WITH u AS (UPDATE crumb_sessions SET "
+    "id = coalesce($2::bytea, id), state = $3::text, "
+    "version = version + 1, \"user\" = $4::text, "
+    "last_seen = $5::bigint, expires = CASE WHEN $6::bigint = 0 "
+    "THEN expires ELSE $6::bigint END WHERE id = $1::bytea AND "
+    "version = $7::bigint AND expires > $5::bigint RETURNING 1) "
+    "SELECT (SELECT count(*) FROM u), EXISTS (SELECT 1 FROM "
+    "crumb_sessions WHERE id = $1::bytea AND expires > $5::bigint)";
+
+/* Round trips: the floor's, counted where it sends; the library's,
+ * counted by the wrappers below, which stand in front of libpq's own
+ * functions for every call libcrumb makes (the program's definitions
+ * come first in the dynamic linker's search).  A statement sent in
+ * pipeline mode is not a round trip of its own: the sync that ends the
+ * pipeline is. */
+static unsigned long floor_pg_trips, lib_pg_trips;
+
+/* dlsym's object pointer to a function pointer, without a cast that
+ * ISO C leaves undefined. */
+#define REAL(fn, ret, args) \
+	static ret (*real_) args; \
+	if (real_ == NULL) { \
+		void *sym_ = dlsym(RTLD_NEXT, fn); \
+		if (sym_ == NULL) \
+			die("dlsym " fn, -1); \
+		memcpy(&real_, &sym_, sizeof(real_)); \
+	}
+
+int
+PQsendQuery(PGconn *c, const char *q)
+{
+	REAL("PQsendQuery", int, (PGconn *, const char *));
+	if (PQpipelineStatus(c) == PQ_PIPELINE_OFF)
+		lib_pg_trips++;
+	return real_(c, q);
+}
+
+int
+PQsendQueryParams(PGconn *c, const char *q, int n, const Oid *types,
+    const char *const *v, const int *len, const int *fmt, int rfmt)
+{
+	REAL("PQsendQueryParams", int, (PGconn *, const char *, int,
+	    const Oid *, const char *const *, const int *, const int *, int));
+	if (PQpipelineStatus(c) == PQ_PIPELINE_OFF)
+		lib_pg_trips++;
+	return real_(c, q, n, types, v, len, fmt, rfmt);
+}
+
+int
+PQsendQueryPrepared(PGconn *c, const char *name, int n,
+    const char *const *v, const int *len, const int *fmt, int rfmt)
+{
+	REAL("PQsendQueryPrepared", int, (PGconn *, const char *, int,
+	    const char *const *, const int *, const int *, int));
+	if (PQpipelineStatus(c) == PQ_PIPELINE_OFF)
+		lib_pg_trips++;
+	return real_(c, name, n, v, len, fmt, rfmt);
+}
+
+int
+PQpipelineSync(PGconn *c)
+{
+	REAL("PQpipelineSync", int, (PGconn *));
+	lib_pg_trips++;
+	return real_(c);
+}
+
+static void
+pg_ok(PGconn *c, PGresult *r, const char *what)
+{
+	if (r == NULL || (PQresultStatus(r) != PGRES_TUPLES_OK &&
+	    PQresultStatus(r) != PGRES_COMMAND_OK)) {
+		fprintf(stderr, "bench-session: %s: %s\n", what,
+		    PQerrorMessage(c));
+		exit(1);
+	}
+}
+
+static void
+floor_pg_open(floor_ *f, const char *conninfo, const unsigned char *keyid)
+{
+	char sql[2048];
+	PGresult *r;
+
+	memset(f, 0, sizeof(*f));
+	f->pg = PQconnectdb(conninfo);
+	if (PQstatus(f->pg) != CONNECTION_OK) {
+		fprintf(stderr, "bench-session: floor: cannot connect: %s\n",
+		    PQerrorMessage(f->pg));
+		exit(1);
+	}
+	snprintf(sql, sizeof(sql), "PREPARE crumb_load AS %s;\n"
+	    "PREPARE crumb_update AS %s;\n", pg_load_sql, pg_update_sql);
+	r = PQexec(f->pg, sql);
+	pg_ok(f->pg, r, "floor: prepare");
+	PQclear(r);
+	gcry_cipher_open(&f->hd, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM, 0);
+	gcry_cipher_setkey(f->hd, key, sizeof(key));
+	memcpy(f->keyid, keyid, 4);
+}
+
+static void
+floor_pg_close(floor_ *f)
+{
+	PQfinish(f->pg);
+	gcry_cipher_close(f->hd);
+}
+
+/* One prepared statement, binary in and out: one round trip. */
+static PGresult *
+floor_pg_exec(floor_ *f, const char *name, int n, const char *const *v,
+    const int *len)
+{
+	static const int fmt[7] = { 1, 1, 1, 1, 1, 1, 1 };
+	PGresult *r = PQexecPrepared(f->pg, name, n, v, len, fmt, 1);
+
+	floor_pg_trips++;
+	pg_ok(f->pg, r, name);
+	return r;
+}
+
+static int64_t
+pg_int(const PGresult *r, int col)
+{
+	uint64_t v = 0;
+
+	if (PQgetlength(r, 0, col) == 8)
+		memcpy(&v, PQgetvalue(r, 0, col), 8);
+	return (int64_t)be64toh(v);
+}
+
+static void
+floor_pg_round_trip(floor_ *f, enum op op, const char *cookie,
+    const char *state, size_t state_len)
+{
+	unsigned char hash[32];
+	size_t plain_len = 120;
+	uint64_t now = htobe64((uint64_t)wall()), zero = 0, version;
+	const char *v[7], *text, *p;
+	int len[7];
+	PGresult *r;
+
+	floor_open_cookie(f, cookie, hash, &plain_len);
+	v[0] = (const char *)hash;
+	len[0] = 32;
+	v[1] = (const char *)&now;
+	len[1] = 8;
+	r = floor_pg_exec(f, "crumb_load", 2, v, len);
+	if (PQntuples(r) != 1)
+		die("floor: session lost", -1);
+	version = htobe64((uint64_t)pg_int(r, 2));
+	/* The state is text sent as its bytes; libpq ends it with a NUL. */
+	text = PQgetvalue(r, 0, 0);
+	if ((p = strstr(text, "\"k\":")) == NULL)
+		die("floor: no key k", -1);
+	floor_value = strtod(p + 4, NULL);
+	PQclear(r);
+	if (op == OP_READ)
+		return;
+	/* hash, no new hash, state, no user, now, expires kept, version. */
+	v[1] = NULL;
+	len[1] = 0;
+	v[2] = state;
+	len[2] = (int)state_len;
+	v[3] = NULL;
+	len[3] = 0;
+	v[4] = (const char *)&now;
+	len[4] = 8;
+	v[5] = (const char *)&zero;
+	len[5] = 8;
+	v[6] = (const char *)&version;
+	len[6] = 8;
+	r = floor_pg_exec(f, "crumb_update", 7, v, len);
+	if (PQntuples(r) != 1 || pg_int(r, 0) != 1)
+		die("floor: update did not apply", -1);
+	PQclear(r);
+	floor_seal(f, plain_len);
+}
+#endif /* CRUMB_HAVE_POSTGRES */
+
 static void
 floor_round_trip(floor_ *f, enum op op, const char *cookie, double v,
     const char *state, size_t state_len)
@@ -376,6 +605,12 @@ floor_round_trip(floor_ *f, enum op op, const char *cookie, double v,
 	const char *text, *p;
 	int rc;
 
+#ifdef CRUMB_HAVE_POSTGRES
+	if (f->pg != NULL) {
+		floor_pg_round_trip(f, op, cookie, state, state_len);
+		return;
+	}
+#endif
 	if (op != OP_NEW)
 		floor_open_cookie(f, cookie, hash, &plain_len);
 	if (op == OP_READ || op == OP_WRITE) {
@@ -470,9 +705,13 @@ static void
 keyid_of(lib *l, unsigned char *keyid)
 {
 	unsigned char raw[64];
-	const char *c = lib_new_session(l, 0, 0);
+	const char *c = lib_new_session(l, 0, 0), *eq = strchr(c, '=');
 
-	floor_b64dec(c + 3, 8, raw);
+	if (eq == NULL || (size_t)(eq - c) >= sizeof(cookie_name))
+		die("a cookie without a short name", -1);
+	memcpy(cookie_name, c, (size_t)(eq - c));
+	cookie_name[eq - c] = '\0';
+	floor_b64dec(eq + 1, 8, raw);
 	memcpy(keyid, raw + 1, 4);
 	free((void *)c);
 }
@@ -870,12 +1109,90 @@ purge_bench(size_t n)
 	return got[0] / 1e6;
 }
 
+#ifdef CRUMB_HAVE_POSTGRES
+/* Round trips per request of op, library and floor, over n requests. */
+static void
+pg_trips(lib *l, floor_ *f, enum op op, size_t n, double *lib_rt,
+    double *floor_rt)
+{
+	char *json = state_json(op, 100);
+	unsigned long a;
+
+	/* Values no round trip wrote before: the library leaves a record
+	 * whose state did not change alone, and that is not a write. */
+	a = lib_pg_trips;
+	time_lib(l, op, NULL, 1000000, n);
+	*lib_rt = (double)(lib_pg_trips - a) / (double)n;
+	a = floor_pg_trips;
+	time_floor(f, op, NULL, l, 0, n, 0, json, strlen(json));
+	*floor_rt = (double)(floor_pg_trips - a) / (double)n;
+	free(json);
+}
+
+/* (a) and (b) on the PostgreSQL store at conninfo against its floor, on
+ * a table emptied first and holding the pool only. */
+static void
+pg_bench(const char *conninfo)
+{
+	size_t iters[] = { 20000, 10000 };
+	double rt_lib[2], rt_floor[2];
+	char err[512];
+	unsigned char keyid[4];
+	crumb_store *store;
+	result r[2];
+	PGresult *res;
+	enum op op;
+	floor_ f;
+	lib l;
+	int rc;
+
+	if ((rc = crumb_store_postgres_open(conninfo, 0, &store, err,
+	    sizeof(err))) != CRUMB_OK) {
+		fprintf(stderr, "bench-session: %s\n", err);
+		exit(1);
+	}
+	lib_open_store(&l, store);
+	memset(keyid, 0, sizeof(keyid));
+	floor_pg_open(&f, conninfo, keyid);
+	res = PQexec(f.pg, "TRUNCATE crumb_sessions");
+	pg_ok(f.pg, res, "truncate");
+	PQclear(res);
+	lib_pool(&l, POOL, 100, 0);
+	keyid_of(&l, f.keyid);
+	printf("4. PostgreSQL store against its floor (%d sessions; ns per "
+	    "operation, median of paired batches)\n", POOL);
+	printf("  %-46s %10s %10s %8s %s\n", "operation", "crumb", "floor",
+	    "ratio", "  round trips (crumb/floor)");
+	for (op = OP_READ; op <= OP_WRITE; op++) {
+		size_t n = iters[op] / (quick ? 10 : 1);
+
+		measure(&l, &f, op, n / 10 + 1, 100);
+		r[op] = measure(&l, &f, op, n, 100);
+		pg_trips(&l, &f, op, 100, &rt_lib[op], &rt_floor[op]);
+		printf("  %-46s %10.0f %10.0f %7.2fx   %.2f / %.2f\n",
+		    op_names[op], r[op].lib_ns, r[op].floor_ns,
+		    r[op].lib_ns / r[op].floor_ns, rt_lib[op], rt_floor[op]);
+	}
+	printf("  (round trips: the floor's PQexecPrepared calls; the "
+	    "library's libpq sends, counted in front of libpq)\n");
+	printf("\n");
+	target("pg_round_trip_read_vs_floor", r[OP_READ].lib_ns /
+	    r[OP_READ].floor_ns, "x", "<=", 1.2);
+	target("pg_round_trip_write_vs_floor", r[OP_WRITE].lib_ns /
+	    r[OP_WRITE].floor_ns, "x", "<=", 1.3);
+	floor_pg_close(&f);
+	lib_close(&l);
+}
+#endif
+
 static const char usage[] =
-    "usage: bench-session [-q] [-P] [-G] [-S N] [-o FILE] [-d DIR]\n"
+    "usage: bench-session [-q] [-P] [-G] [-S N] [-p CONNINFO] [-o FILE] "
+    "[-d DIR]\n"
     "  -q       quick run (fewer sessions and rounds)\n"
     "  -P       the purge benchmark only\n"
     "  -G       the 1k-to-1M growth only\n"
     "  -S N     read and read + write with N sessions only\n"
+    "  -p CONNINFO  read and read + write on the PostgreSQL store only\n"
     "  -o FILE  write the target lines to FILE\n"
     "  -d DIR   directory for the databases\n";
 
@@ -904,20 +1221,21 @@ main(int argc, char **argv)
 	int purge_only = 0, growth_only = 0;
 	long only_n = 0;
 	int c;
-	char *targets_path = NULL;
+	char *targets_path = NULL, *pg_conninfo = NULL;
 
 	/* getopt() would read "--help" as the options -, h, e... */
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
 		fputs(usage, stdout);
 		return 0;
 	}
-	while ((c = getopt(argc, argv, "hqPGS:o:d:")) != -1) {
+	while ((c = getopt(argc, argv, "hqPGS:p:o:d:")) != -1) {
 		switch (c) {
 		case 'h': fputs(usage, stdout); return 0;
 		case 'q': quick = 1; break;
 		case 'P': purge_only = 1; break;
 		case 'G': growth_only = 1; break;
 		case 'S': only_n = strtol(optarg, NULL, 10); break;
+		case 'p': pg_conninfo = optarg; break;
 		case 'o': targets_path = optarg; break;
 		case 'd': snprintf(dir, sizeof(dir), "%s", optarg); break;
 		default:
@@ -936,6 +1254,18 @@ main(int argc, char **argv)
 	if (quick)
 		ncounts = 2;
 
+	if (pg_conninfo != NULL) {
+#ifdef CRUMB_HAVE_POSTGRES
+		pg_bench(pg_conninfo);
+		if (targets != NULL)
+			fclose(targets);
+		return 0;
+#else
+		fprintf(stderr, "bench-session: crumb was built without "
+		    "PostgreSQL\n");
+		return 2;
+#endif
+	}
 	if (only_n > 0) {
 		scenario sc = { "", (size_t)only_n, 100, 0 };
 
