@@ -1,6 +1,7 @@
 #!/bin/bash
 # `make bench`: in-process round trips against the floor, scaling and
-# purge (bench-session), then end to end through Apache (e2e.sh).  The
+# purge (bench-session), the same round trips on PostgreSQL when it is
+# built, then end to end through Apache (e2e.sh).  The
 # last lines are one per target: "target NAME: MEASURED (want OP GOAL) met".
 #
 #   bench/run.sh BUILD_DIR [--quick]
@@ -10,13 +11,31 @@ BUILD=$(cd "${1:?usage: bench/run.sh BUILD_DIR [--quick]}" && pwd)
 QUICK=${2:-}
 OUT=$BUILD/bench-output
 mkdir -p "$OUT"
-bash "$TOP/scripts/deps.sh" wrk apache2 spawn-fcgi curl sqlite3 python3
+HAVE_PG=
+grep -q '^#define CRUMB_HAVE_POSTGRES 1' "$BUILD/config.h" && HAVE_PG=1
+bash "$TOP/scripts/deps.sh" wrk apache2 spawn-fcgi curl sqlite3 python3 \
+    ${HAVE_PG:+postgresql}
 
 echo "== crumb $(sed -n 's/^#define CRUMB_VERSION_STRING "\(.*\)"/\1/p' "$TOP/lib/crumb.h")," \
     "$(nproc) cores, $(sed -n 's/^model name.*: //p' /proc/cpuinfo | head -1)"
 args=(-o "$OUT/targets-session.txt" -d "$OUT")
 [ "$QUICK" = --quick ] && args+=(-q)
 "$BUILD/bench/bench-session" "${args[@]}" | grep -v '^target '
+
+# The PostgreSQL store, when configure built it: a private server
+# (tests/pg-server.sh), reached over loopback TCP as a deployment on
+# another host would be, stopped when the subshell exits.
+PG_TARGETS=
+if [ -n "$HAVE_PG" ]; then
+	PG_TARGETS=$OUT/targets-pg.txt
+	echo
+	(
+		. "$TOP/tests/pg-server.sh"
+		crumb_pg_start >/dev/null
+		"$BUILD/bench/bench-session" ${QUICK:+-q} -p "$PGURL_TCP" \
+		    -o "$PG_TARGETS" | grep -v '^target '
+	)
+fi
 
 echo
 # The memory figure is taken on a store of the size the scaling figures
@@ -30,4 +49,7 @@ E2E_MEM_PREFILL=${E2E_MEM_PREFILL:-1000000} \
 echo
 echo "Targets:"
 cat "$OUT/targets-session.txt"
+if [ -n "$PG_TARGETS" ]; then
+	cat "$PG_TARGETS" 2>/dev/null || echo "target pg: no result (missed)"
+fi
 grep '^target ' "$OUT/e2e.log" || echo "target e2e: no result (missed)"
