@@ -499,8 +499,17 @@ floor_pg_open(floor_ *f, const char *conninfo, const unsigned char *keyid)
 	char sql[2048];
 	PGresult *r;
 
+	/* The settings the library's connection gets with its default
+	 * timeout of 5 s: the server arms statement_timeout and
+	 * lock_timeout for every statement. */
+	static const char *const keys[] = { "dbname", "connect_timeout",
+	    "tcp_user_timeout", "keepalives_idle", "application_name",
+	    "client_encoding", "options", NULL };
+	const char *vals[] = { conninfo, "5", "5000", "30", "crumb-floor",
+	    "UTF8", "-c statement_timeout=5000 -c lock_timeout=5000", NULL };
+
 	memset(f, 0, sizeof(*f));
-	f->pg = PQconnectdb(conninfo);
+	f->pg = PQconnectdbParams(keys, vals, 1);
 	if (PQstatus(f->pg) != CONNECTION_OK) {
 		fprintf(stderr, "bench-session: floor: cannot connect: %s\n",
 		    PQerrorMessage(f->pg));
