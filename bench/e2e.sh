@@ -1,5 +1,6 @@
 #!/bin/bash
-# End-to-end and memory benchmarks (issue 5, parts 4 and 5).
+# End-to-end and memory benchmarks: the guestbook through Apache beside
+# session-less programs and a floor, and a worker's memory over a long run.
 #
 #   bench/e2e.sh [BUILD_DIR [--quick]]    (default: the current directory)
 #

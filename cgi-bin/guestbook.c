@@ -3,7 +3,7 @@
  * libfcgi's fcgi_stdio.h only, it runs unchanged as a plain CGI program
  * (FCGI_Accept succeeds once) and as a FastCGI worker under spawn-fcgi.
  *
- * Routes (mounted at /; see issue 3 and README):
+ * Routes (mounted at /; the README lists them):
  *   GET  /         entries, newest first; sign-in or post/sign-out forms
  *   POST /login    name (1-64 characters, visible, no Cf) -> 303 /
  *   POST /post     message (1-1000), csrf       -> 303 /, flash

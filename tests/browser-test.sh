@@ -1,5 +1,5 @@
 #!/bin/bash
-# The guestbook's browser test (issue 3): starts the real stack (private
+# The guestbook's browser test: starts the real stack (private
 # Apache in front of 2 FastCGI workers, on a free loopback port, with a
 # throw-away state directory) and drives it with headless Chromium
 # (Debian's chromium, through playwright-core from tests/browser).

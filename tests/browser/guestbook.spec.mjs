@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Browser test of the sample guestbook (issue 3): headless Chromium
+// Browser test of the sample guestbook: headless Chromium
 // (Debian's /usr/bin/chromium) driven by playwright-core.
 //
 //   node guestbook.spec.mjs [BASE_URL] [OUT_DIR]
@@ -82,7 +82,7 @@ const SESSIONS_USER = `Multi Device ${tag}`;
 const UA_A = `Mozilla/5.0 (crumb browser test; device A ${tag})`;
 const UA_B = `Mozilla/5.0 (crumb browser test; device B ${tag})`;
 
-// Selectors: by form action and field name, as issue 3's contract names
+// Selectors: by form action and field name, as the guestbook's routes name
 // them, not by the page's ids.
 const SEL = {
   loginForm: 'form[action="/login"]',

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bad-input matrix through the real stack (issue 4, "Bad-input matrix").
+"""Bad-input matrix through the real stack: every hostile input gets a clear 4xx or a fresh session.
 
     tests/hardening/bad-input.py BUILD_DIR
 

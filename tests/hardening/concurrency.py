@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Concurrency through the real stack (issue 4, "no silently lost update").
+"""Concurrency through the real stack: no update is silently lost.
 
     tests/hardening/concurrency.py BUILD_DIR
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Crash safety through the real stack (issue 4, "Crash safety").
+"""Crash safety through the real stack: a killed worker leaves every request done or not at all.
 
     tests/hardening/crash.py BUILD_DIR
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Store faults through the real stack (issue 4, "Store faults").
+"""Store faults through the real stack: each fault gives 503, a log line, and recovery.
 
     tests/hardening/faults.py BUILD_DIR
 

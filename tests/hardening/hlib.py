@@ -1,4 +1,4 @@
-"""Shared helpers of the hardening tests (issue 4): start and stop the
+"""Shared helpers of the hardening tests: start and stop the
 real stack (scripts/stack.sh: private Apache + spawn-fcgi guestbook
 workers), talk HTTP to it with the standard library only, report one
 line per check, and look at the state directory afterwards.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A long-running FastCGI worker keeps a flat RSS (issue 4, "Memory").
+"""A long-running FastCGI worker keeps a flat RSS over 100,000 requests.
 
     tests/hardening/memory.py BUILD_DIR [REQUESTS]
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The hardening tests of issue 4 that go through the real stack
+# The hardening tests that go through the real stack
 # (scripts/stack.sh: private Apache + spawn-fcgi guestbook workers).
 #
 #   tests/hardening/run-all.sh BUILD_DIR
