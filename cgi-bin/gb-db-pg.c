@@ -51,10 +51,6 @@ struct gb_pg {
 	char *conninfo;
 	int busy_ms;
 	PGconn *conn;           /* NULL: the next request connects */
-	struct gb_buf html;     /* the last rendering of the entries */
-	char stamp[64];         /* max(id) and count(*) it was made from */
-	time_t html_time;
-	int html_ok;
 	char err[512];
 };
 
@@ -291,7 +287,6 @@ gb_pg_close(struct gb_pg *p)
 		return;
 	PQfinish(p->conn);
 	free(p->conninfo);
-	gb_buf_free(&p->html);
 	free(p);
 }
 
@@ -326,48 +321,18 @@ gb_pg_foreach(struct gb_pg *p, gb_entry_fn fn, void *ud)
 	return stop;
 }
 
-static int
-entry_html(const char *author, const char *message, int64_t created,
-    void *ud)
-{
-	gb_html_entry(ud, author, message, created);
-	return 0;
-}
-
 int
-gb_pg_entries_html(struct gb_pg *p, struct gb_buf *out)
+gb_pg_stamp(struct gb_pg *p, char *stamp, size_t size)
 {
-	struct gb_buf fresh = { 0 };
-	char stamp[sizeof(p->stamp)];
-	time_t now = time(NULL);
 	PGresult *r;
 
-	/* Read before the list: an entry added meanwhile changes the
-	 * stamp past this rendering, which is then done again. */
 	if ((r = run(p, Q_STAMP, "select", 0, NULL, PGRES_TUPLES_OK)) ==
 	    NULL)
 		return -1;
-	snprintf(stamp, sizeof(stamp), "%s/%s",
+	snprintf(stamp, size, "%s/%s",
 	    PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "",
 	    PQntuples(r) == 1 ? PQgetvalue(r, 0, 1) : "");
 	PQclear(r);
-	if (p->html_ok && strcmp(stamp, p->stamp) == 0 &&
-	    now == p->html_time) {
-		gb_buf_add(out, p->html.p, p->html.len);
-		return 0;
-	}
-	if (gb_pg_foreach(p, entry_html, &fresh) != 0 || fresh.failed) {
-		if (fresh.failed)
-			fail(p, "render", "out of memory");
-		gb_buf_free(&fresh);
-		return -1;
-	}
-	gb_buf_add(out, fresh.p, fresh.len);
-	gb_buf_free(&p->html);
-	p->html = fresh;
-	memcpy(p->stamp, stamp, sizeof(stamp));
-	p->html_time = now;
-	p->html_ok = 1;
 	return 0;
 }
 

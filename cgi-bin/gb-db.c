@@ -27,15 +27,18 @@
 #include "gb-schema.h"
 
 struct gb_db {
-	struct gb_pg *pg;       /* set: PostgreSQL, nothing below is used */
+	struct gb_pg *pg;       /* set: PostgreSQL, used instead of db */
 	sqlite3 *db;
 	sqlite3_stmt *add;
 	sqlite3_stmt *list;
 	uint64_t *gen;          /* shared: bumped by every new entry */
-	struct gb_buf html;     /* the last rendering of the entries */
-	uint64_t html_gen;
+	/* The last rendering of the entries, either store's, and the stamp
+	 * of the entries it was made from (entries_stamp). */
+	struct gb_buf html;
+	char stamp[64];
 	time_t html_time;
 	int html_ok;
+	int render_nomem;       /* the last rendering ran out of memory */
 	char err[256];
 };
 
@@ -258,33 +261,50 @@ entry_html(const char *author, const char *message, int64_t created,
 	return 0;
 }
 
+/* What the entries' rendering depends on: the SQLite workers' shared
+ * counter of new entries, or PostgreSQL's gb_pg_stamp.  "" when there is
+ * nothing to compare (no shared counter): the rendering is not reused. */
+static int
+entries_stamp(struct gb_db *g, char *stamp, size_t size)
+{
+#ifdef GB_HAVE_POSTGRES
+	if (g->pg != NULL)
+		return gb_pg_stamp(g->pg, stamp, size);
+#endif
+	if (g->gen == NULL)
+		*stamp = '\0';
+	else
+		snprintf(stamp, size, "%llu", (unsigned long long)
+		    __atomic_load_n(g->gen, __ATOMIC_SEQ_CST));
+	return 0;
+}
+
 int
 gb_db_entries_html(struct gb_db *g, struct gb_buf *out)
 {
 	struct gb_buf fresh = { 0 };
-	uint64_t gen;
+	char stamp[sizeof(g->stamp)];
 	time_t now = time(NULL);
 
-#ifdef GB_HAVE_POSTGRES
-	if (g->pg != NULL)
-		return gb_pg_entries_html(g->pg, out);
-#endif
-	/* Loaded before the query: an entry added meanwhile bumps it
+	/* Taken before the query: an entry added meanwhile moves the stamp
 	 * past this rendering, which is then done again next time. */
-	gen = g->gen != NULL ? __atomic_load_n(g->gen, __ATOMIC_SEQ_CST) : 0;
-	if (g->html_ok && g->gen != NULL && gen == g->html_gen &&
+	g->render_nomem = 0;
+	if (entries_stamp(g, stamp, sizeof(stamp)) != 0)
+		return -1;
+	if (g->html_ok && *stamp != '\0' && strcmp(stamp, g->stamp) == 0 &&
 	    now == g->html_time) {
 		gb_buf_add(out, g->html.p, g->html.len);
 		return 0;
 	}
 	if (gb_db_foreach(g, entry_html, &fresh) != 0 || fresh.failed) {
+		g->render_nomem = fresh.failed;
 		gb_buf_free(&fresh);
 		return -1;
 	}
 	gb_buf_add(out, fresh.p, fresh.len);
 	gb_buf_free(&g->html);
 	g->html = fresh;
-	g->html_gen = gen;
+	memcpy(g->stamp, stamp, sizeof(stamp));
 	g->html_time = now;
 	g->html_ok = 1;
 	return 0;
@@ -293,6 +313,8 @@ gb_db_entries_html(struct gb_db *g, struct gb_buf *out)
 const char *
 gb_db_errmsg(const struct gb_db *g)
 {
+	if (g != NULL && g->render_nomem)
+		return "render: out of memory";
 #ifdef GB_HAVE_POSTGRES
 	if (g != NULL && g->pg != NULL)
 		return gb_pg_errmsg(g->pg);

@@ -114,7 +114,9 @@ void gb_pg_close(struct gb_pg *p);
 int gb_pg_add(struct gb_pg *p, const char *author, const char *message,
     int64_t now);
 int gb_pg_foreach(struct gb_pg *p, gb_entry_fn fn, void *ud);
-int gb_pg_entries_html(struct gb_pg *p, struct gb_buf *out);
+/* max(id) and count(*) of the entries, as "ID/COUNT": what a rendering
+ * of them depends on, whichever host added them.  0, or -1. */
+int gb_pg_stamp(struct gb_pg *p, char *stamp, size_t size);
 const char *gb_pg_errmsg(const struct gb_pg *p);
 
 /* gb-html.c: the pages. */
