@@ -7,9 +7,11 @@
 # round-robin, with no stickiness.
 #
 #   scripts/hosts.sh --port P --state-dir D [--hosts N] [--workers W]
-#                    [--build-dir B]
+#                    [--mode fcgi|cgi] [--build-dir B]
 #
-# N defaults to 2, W (workers per host) to 4.  The state directory holds:
+# N defaults to 2, W (workers per host) to 4, the mode (scripts/stack.sh's
+# --mode: FastCGI workers, or the program run as a CGI per request) to
+# fcgi.  The state directory holds:
 #   key      the one secret key (crumb-keygen), copied (mode 0600) into
 #            each host: the key and the database are all the hosts share
 #   pg/      the PostgreSQL server's data (kept across runs: the server is
@@ -24,7 +26,8 @@
 # stderr.  SIGINT or SIGTERM (or any part failing) stops the balancer,
 # the hosts and PostgreSQL, by PID, then the script exits.
 # CRUMB_INSECURE_COOKIE=1 in the environment reaches the guestbook.
-# Expired sessions are not purged here (crumb-purge knows SQLite only).
+# Host 1 purges the shared store's expired sessions every PURGE_INTERVAL
+# seconds (default 300); the other hosts do not.
 # -h or --help prints the usage; an unknown argument exits with 2.
 # stop_all runs from a trap (SC2317); "a && b || die" is meant (SC2015).
 # shellcheck disable=SC2317,SC2015
@@ -36,6 +39,7 @@ PORT=
 STATE_DIR=
 HOSTS=2
 WORKERS=4
+MODE=fcgi
 BUILD_DIR=$TOP
 
 HAPROXY_PID=
@@ -49,7 +53,7 @@ die() { say "$*"; exit 1; }
 
 usage() {
 	echo "usage: scripts/hosts.sh --port P --state-dir D [--hosts N]"
-	echo "           [--workers W] [--build-dir B]"
+	echo "           [--workers W] [--mode fcgi|cgi] [--build-dir B]"
 	echo "environment: CRUMB_INSECURE_COOKIE=1"
 }
 
@@ -62,6 +66,7 @@ parse_args() {
 		--state-dir) STATE_DIR=$2 ;;
 		--hosts) HOSTS=$2 ;;
 		--workers) WORKERS=$2 ;;
+		--mode) MODE=$2 ;;
 		--build-dir) BUILD_DIR=$2 ;;
 		*) say "unknown argument: $1"; usage >&2; exit 2 ;;
 		esac
@@ -74,6 +79,7 @@ parse_args() {
 	[ "$HOSTS" -ge 1 ] && [ "$HOSTS" -le 16 ] ||
 	    die "bad host count: $HOSTS"
 	case $WORKERS in ''|*[!0-9]*) die "bad worker count: $WORKERS" ;; esac
+	case $MODE in fcgi|cgi) ;; *) die "bad mode: $MODE (fcgi or cgi)" ;; esac
 	BUILD_DIR=$(cd "$BUILD_DIR" 2>/dev/null && pwd) ||
 	    die "no build directory"
 	[ -x "$BUILD_DIR/lib/crumb-keygen" ] ||
@@ -159,7 +165,7 @@ start_host() {
 		CRUMB_STORE=$STORE_URL \
 		    PURGE_INTERVAL=$([ "$k" = 1 ] && echo "${PURGE_INTERVAL:-300}" || echo 0) \
 		    "$TOP/scripts/stack.sh" --port "$port" --state-dir "$dir" \
-		    --mode fcgi --workers "$WORKERS" --build-dir "$BUILD_DIR" \
+		    --mode "$MODE" --workers "$WORKERS" --build-dir "$BUILD_DIR" \
 		    --host-name "host$k" \
 		    > "$RUN_DIR/host$k.out" 2>> "$RUN_DIR/host$k.log" &
 		pid=$!

@@ -10,6 +10,14 @@
 # to the stack as CRUMB_STORE, so that sessions and entries both live
 # there; rows are then counted with psql rather than sqlite3.
 #
+# E2E_HOSTS=N (2 or more; implies E2E_STORE=postgresql) runs the same
+# checks through scripts/hosts.sh instead: N hosts, each its own Apache
+# and workers and state directory, sharing one private PostgreSQL,
+# behind HAProxy sending requests round-robin.  Each request may land on
+# another host, so every check also shows that the hosts share what the
+# guestbook promises to keep; one more check asserts that the requests
+# really reached every host (their X-Host headers).
+#
 # Prints one TAP line per check ("ok N - ..." / "not ok N - ...") and
 # exits non-zero when any check fails; 77 (skip) when apache2,
 # spawn-fcgi or curl are missing.  The stack is always stopped.
@@ -50,6 +58,21 @@ fi
 # (nobody), and a unix socket in the server's directory is closed to
 # them.
 STORE=${E2E_STORE:-sqlite}
+HOSTS=${E2E_HOSTS:-1}
+case $HOSTS in
+1) ;;
+[2-9])
+	STORE=postgresql
+	if ! command -v haproxy >/dev/null; then
+		echo "# haproxy not installed (scripts/deps.sh)" >&2
+		exit 2
+	fi
+	;;
+*)
+	echo "# E2E_HOSTS must be 1 to 9, not $HOSTS" >&2
+	exit 2
+	;;
+esac
 case $STORE in
 sqlite) ;;
 postgresql)
@@ -61,7 +84,11 @@ postgresql)
 	done
 	# shellcheck source=tests/pg-server.sh
 	. "$SRC/tests/pg-server.sh"
-	crumb_pg_start >/dev/null || { echo "# no PostgreSQL server" >&2; exit 2; }
+	# With several hosts, scripts/hosts.sh starts the server.
+	if [ "$HOSTS" = 1 ]; then
+		crumb_pg_start >/dev/null ||
+		    { echo "# no PostgreSQL server" >&2; exit 2; }
+	fi
 	# Each suite gets a database of its own (suite), as it gets a
 	# state directory of its own.
 	unset GB_DB
@@ -110,6 +137,9 @@ http() {
 	CODE=$(curl -s -o "$W/b" -D "$W/h" -w '%{http_code}' --max-time 20 \
 	    "${opts[@]}" "$@")
 	case $CODE in 5*) FIVEXX="$FIVEXX $CODE:$*" ;; esac
+	# Which host answered (several hosts only).
+	tr -d '\r' < "$W/h" | awk 'tolower($1) == "x-host:" { print $2 }' \
+	    >> "$W/x-hosts"
 }
 
 want_code() {
@@ -215,13 +245,23 @@ start_stack() {
 		PORT=$(free_port) || return 1
 		BASE=http://127.0.0.1:$PORT
 		: > "$W/stack.out"
-		CRUMB_INSECURE_COOKIE=1 PURGE_INTERVAL=2 \
-		    "$SRC/scripts/stack.sh" --port "$PORT" \
-		    --state-dir "$STATE" --mode "$mode" --workers 2 \
-		    --build-dir "$BUILD" > "$W/stack.out" 2> "$W/stack-$mode.err" &
+		if [ "$HOSTS" = 1 ]; then
+			CRUMB_INSECURE_COOKIE=1 PURGE_INTERVAL=2 \
+			    "$SRC/scripts/stack.sh" --port "$PORT" \
+			    --state-dir "$STATE" --mode "$mode" --workers 2 \
+			    --build-dir "$BUILD" > "$W/stack.out" \
+			    2> "$W/stack-$mode.err" &
+		else
+			CRUMB_INSECURE_COOKIE=1 PURGE_INTERVAL=2 \
+			    "$SRC/scripts/hosts.sh" --port "$PORT" \
+			    --state-dir "$STATE" --hosts "$HOSTS" \
+			    --mode "$mode" --workers 2 --build-dir "$BUILD" \
+			    > "$W/stack.out" 2> "$W/stack-$mode.err" &
+		fi
 		STACK_PID=$!
-		for _ in $(seq 1 300); do
+		for _ in $(seq 1 450); do
 			if grep -q '^READY ' "$W/stack.out"; then
+				[ "$HOSTS" = 1 ] || hosts_pg
 				return 0
 			fi
 			kill -0 "$STACK_PID" 2>/dev/null || break
@@ -232,6 +272,35 @@ start_stack() {
 		sed 's/^/#   /' "$W/stack-$mode.err" >&2
 	done
 	return 1
+}
+
+# Several hosts: the server scripts/hosts.sh started, in the state
+# directory, is the one store_sql and pg_restart use.
+hosts_pg() {
+	set -a
+	# shellcheck disable=SC1091
+	. "$STATE/pg/env"
+	set +a
+	CRUMB_PG_DIR=$STATE/pg
+	CRUMB_STORE=$PGURL_TCP
+}
+
+# The logs of the stack's program: one host's, or every host's.
+program_logs() {
+	if [ "$HOSTS" = 1 ]; then
+		echo "$STATE/run/error.log $STATE/run/fcgi.log"
+	else
+		echo "$STATE"/host*/run/error.log "$STATE"/host*/run/fcgi.log
+	fi
+}
+
+# What the stack that purges wrote on stderr.
+purger_log() {
+	if [ "$HOSTS" = 1 ]; then
+		echo "$W/stack-$MODE.err"
+	else
+		echo "$STATE/run/host1.log"
+	fi
 }
 
 cleanup() {
@@ -508,12 +577,15 @@ pg_restart() {
 	crumb_pg_pause >/dev/null 2>&1 && crumb_pg_resume >/dev/null 2>&1
 	check "the PostgreSQL server restarted" pg_isready -q -h 127.0.0.1 \
 	    -p "$PG_PORT"
+	# Tries 0.2 s apart: a balancer leaves out, for up to half a second,
+	# a host that answered 503 to its health check.
 	for i in $(seq 1 12); do
 		http "$jr" "$BASE/"
 		codes="$codes $CODE"
 		if [ "$CODE" = 200 ]; then back=$i; break; fi
+		sleep 0.2
 	done
-	check "after a PostgreSQL restart GET / is 200 again within 12 requests ($codes)" \
+	check "after a PostgreSQL restart GET / is 200 again within 12 tries in 2.4 s ($codes)" \
 	    eval '[ -n "$back" ]'
 	check "meanwhile only 503s" \
 	    eval '[ -z "$(echo "$codes" | tr " " "\n" | grep -Ev "^(|200|503)$")" ]'
@@ -796,7 +868,7 @@ LOG_ERRORS='guestbook:|AddressSanitizer|LeakSanitizer|runtime error:'
 
 logs_clean() {
 	local f bad=
-	for f in "$STATE/run/error.log" "$STATE/run/fcgi.log"; do
+	for f in $(program_logs); do
 		[ -f "$f" ] || continue
 		grep -Eq "$LOG_ERRORS" "$f" && bad="$bad $f"
 	done
@@ -815,7 +887,7 @@ purge() {
 	local now gone=
 	check "crumb-purge was built" test -x "$BUILD/tools/crumb-purge"
 	check "the stack purges on a schedule" \
-	    grep -q 'purging expired sessions every 2 s' "$W/stack-$MODE.err"
+	    grep -q 'purging expired sessions every 2 s' "$(purger_log)"
 	check "the store's shell is installed" can_count || return 0
 	now=$(date +%s)
 	# The stack purges the workers' CRUMB_STORE, SQLite or PostgreSQL.
@@ -844,7 +916,8 @@ suite() {
 	FIVEXX=
 	J=$W/jar-$MODE
 	rm -f "$W"/jar-* "$W/pre-login" "$W/signed-in"
-	if [ "$STORE" = postgresql ]; then
+	: > "$W/x-hosts"
+	if [ "$STORE" = postgresql ] && [ "$HOSTS" = 1 ]; then
 		psql -XAtq -v ON_ERROR_STOP=1 "$PGURL_TCP" \
 		    -c "CREATE DATABASE e2e_$MODE" >/dev/null ||
 		    { nok "a database for the suite"; return; }
@@ -872,11 +945,22 @@ suite() {
 	[ -z "$FIVEXX" ] || echo "#   $FIVEXX"
 	logs_clean
 	pg_restart
+	every_host
 	stop_stack
 	check "the stack stops: nothing listens on $PORT" \
 	    eval '! (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null'
 	check "the stack stops: no process left in its state directory" \
 	    eval '! pgrep -f "$STATE" >/dev/null'
+}
+
+# Several hosts: the suite's requests were answered by every one.
+every_host() {
+	local seen
+	[ "$HOSTS" = 1 ] && return 0
+	seen=$(sort -u "$W/x-hosts" | grep -c .)
+	check "requests reached all $HOSTS hosts ($(sort "$W/x-hosts" |
+	    uniq -c | awk '{ printf "%s%s: %s", s, $2, $1; s = ", " }'))" \
+	    eval '[ "$seen" = "$HOSTS" ]'
 }
 
 # The library's default (without CRUMB_INSECURE_COOKIE) is Secure:
