@@ -17,6 +17,14 @@
 #            I/O: sessions.db rows and file sizes/mtimes unchanged over
 #            the wrk run, and strace of the workers over 200 requests
 #            sees no system call on sessions.db, -wal or -shm)
+#   pgcounter  GET /pg/counter with a kept cookie: the same guestbook
+#            (4 more workers) with its sessions and entries in a private
+#            PostgreSQL server (tests/pg-server.sh) reached over loopback
+#            TCP with a password, as another host would; only when built
+#            with libpq.  Its network round trips per request are counted
+#            with strace (the workers' sends to the server's port over
+#            100 requests; /counter is an atomic increment, 3 round
+#            trips: a plain read is 1, a read + write 2).
 # Then memory: the stack restarts with ONE guestbook worker, wrk sends
 # 100,000 GET /counter (1 in 4 without a cookie: a new session; the
 # rest with a kept cookie: an update) and the worker's VmRSS is read
@@ -55,6 +63,9 @@ HELLO=$BUILD/cgi-bin/hello
 FLOOR=$BUILD/bench/floor-fcgi
 KEYGEN=$BUILD/lib/crumb-keygen
 OUT=$BUILD/bench-e2e.txt
+HAVE_PG=
+grep -q '^#define CRUMB_HAVE_POSTGRES 1' "$BUILD/config.h" 2>/dev/null &&
+    HAVE_PG=1
 
 DURATION=${E2E_DURATION:-12}
 ROUNDS=${E2E_ROUNDS:-3}
@@ -75,6 +86,9 @@ MEM_PREFILL=${E2E_MEM_PREFILL:-0}
 APACHE_PID=
 WORKER_PIDS=
 GB_PIDS=
+PG_PIDS=
+PG_FCGI_PORT=
+SPAWN_STORE=
 HELLO_PIDS=
 FLOOR_PIDS=
 CPU_PIDS=
@@ -92,7 +106,8 @@ die() { say "$*"; exit 1; }
 deps() {
 	# shellcheck source=../scripts/deps.sh
 	. "$SRC/scripts/deps.sh"
-	crumb_deps wrk apache2 spawn-fcgi curl sqlite3 strace ||
+	crumb_deps wrk apache2 spawn-fcgi curl sqlite3 strace \
+	    ${HAVE_PG:+postgresql} ||
 	    die "cannot install the packages the benchmark needs"
 	[ -x "$GUESTBOOK" ] && [ -x "$HELLO" ] && [ -x "$KEYGEN" ] &&
 	    [ -x "$FLOOR" ] ||
@@ -161,7 +176,7 @@ spawn_workers() {
 		port=$(free_port) || break
 		rm -f "$pidfile"
 		if out=$(CRUMB_STATE_DIR=$STATE CRUMB_INSECURE_COOKIE=1 \
-		    spawn-fcgi -a 127.0.0.1 -p "$port" -F "$n" -P "$pidfile" \
+		    CRUMB_STORE=$SPAWN_STORE spawn-fcgi -a 127.0.0.1 -p "$port" -F "$n" -P "$pidfile" \
 		    "${user_opts[@]}" -- /bin/sh -c 'exec "$0" 2>>"$1"' \
 		    "$prog" "$RUN_DIR/fcgi.log" 2>&1); then
 			echo "$port"
@@ -181,6 +196,7 @@ render() {
 	    -e "s|@GROUP@|$RUN_GROUP|g" -e "s|@FCGI_PORT@|$GB_PORT|g" \
 	    -e "s|@HELLO_PORT@|$HELLO_PORT|g" -e "s|@REUSE@|$REUSE|g" \
 	    -e "s|@FLOOR_PORT@|$FLOOR_PORT|g" \
+	    -e "s|@PG_FCGI_PORT@|$PG_FCGI_PORT|g" \
 	    -e "s|@GUESTBOOK@|$GUESTBOOK|g" -e "s|@INSECURE@|1|g" "$@"
 }
 
@@ -223,6 +239,17 @@ start_stack() {
 	    die "cannot start the floor workers"
 	FLOOR_PIDS=$(tr '\n' ' ' < "$RUN_DIR/floor.pid")
 	WORKER_PIDS="$WORKER_PIDS $FLOOR_PIDS"
+	# The guestbook on PostgreSQL, for the four-worker stack; without
+	# it, /pg/counter goes to the SQLite guestbook (and is not measured).
+	PG_FCGI_PORT=$GB_PORT
+	PG_PIDS=
+	if [ -n "$HAVE_PG" ] && [ "$GB_N" = 4 ]; then
+		PG_FCGI_PORT=$(SPAWN_STORE=$PGURL_TCP spawn_workers \
+		    "$GUESTBOOK" 4 "$RUN_DIR/gbpg.pid") ||
+		    die "cannot start the guestbook workers on PostgreSQL"
+		PG_PIDS=$(tr '\n' ' ' < "$RUN_DIR/gbpg.pid")
+		WORKER_PIDS="$WORKER_PIDS $PG_PIDS"
+	fi
 	for try in 1 2 3; do
 		start_apache && return 0
 	done
@@ -303,9 +330,10 @@ cleanup() {
 # ------------------------------------------------------------------
 # Measuring
 
-# The session cookie "id=VALUE" of a fresh GET /counter (no cookie sent).
+# The session cookie "id=VALUE" of a fresh GET /counter, or of PATH (no
+# cookie sent).
 fresh_cookie() {
-	curl -s -o /dev/null -D - --max-time 5 "$BASE/counter" |
+	curl -s -o /dev/null -D - --max-time 5 "$BASE${1:-/counter}" |
 	    tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: *\(id=[^;]*\).*/\1/p' |
 	    head -n 1
 }
@@ -451,6 +479,31 @@ strace_count() {
 	echo "$(grep -c 'sessions\.db' "$W/strace.txt") $(wc -l < "$W/strace.txt")"
 }
 
+# pg_round_trips N: the PostgreSQL guestbook workers' sends to the
+# server (each send of libpq's is one round trip: it then waits for the
+# answer) over N sequential GET /pg/counter, per request.  strace -yy
+# names each socket's ends, so sends to the server's port are told from
+# the FastCGI answers.
+pg_round_trips() {
+	local n=$1 i args=() pid sends
+	for pid in $PG_PIDS; do args+=(-p "$pid"); done
+	: > "$W/strace-pg.txt"
+	strace -f -yy -qq -e trace=sendto,sendmsg,write,writev \
+	    -o "$W/strace-pg.txt" "${args[@]}" &
+	STRACE_PID=$!
+	sleep 0.5
+	for i in $(seq 1 "$n"); do
+		curl -s -o /dev/null --max-time 5 -H "Cookie: $PG_COOKIE" \
+		    "$BASE/pg/counter"
+	done
+	sleep 0.2
+	kill -TERM "$STRACE_PID" 2>/dev/null
+	wait "$STRACE_PID" 2>/dev/null
+	STRACE_PID=
+	sends=$(grep -c "127.0.0.1:$PG_PORT\]" "$W/strace-pg.txt")
+	awk -v s="$sends" -v n="$n" 'BEGIN { printf "%.2f\n", s / n }'
+}
+
 rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
@@ -516,6 +569,7 @@ main() {
 	local round sig_ok sig_first
 	local store_ok rss10 rss100 growth cookie_len header_len gb_pid
 	local t_counter t_anon t_rss
+	local pg_rt g_rps g_p50 g_p99 g_err r_pg
 
 	deps
 	pick_user
@@ -524,6 +578,13 @@ main() {
 	trap cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
+	if [ -n "$HAVE_PG" ]; then
+		# shellcheck source=../tests/pg-server.sh
+		. "$SRC/tests/pg-server.sh"
+		# Stopped at exit, after cleanup (crumb_pg_start adds to the trap).
+		crumb_pg_start >/dev/null || die "PostgreSQL did not start"
+		say "PostgreSQL on 127.0.0.1:$PG_PORT"
+	fi
 
 	# ---- part 4: end to end
 	start_stack 4
@@ -534,6 +595,12 @@ main() {
 	    die "GET /counter set no session cookie"
 	[ "$(curl -s --max-time 5 -H "Cookie: $FLOOR_COOKIE" "$BASE/floor")" = \
 	    '{"count":2}' ] || die "the floor does not count in the guestbook's session"
+	if [ -n "$HAVE_PG" ]; then
+		PG_COOKIE=$(fresh_cookie /pg/counter)
+		[ "$(curl -s --max-time 5 -H "Cookie: $PG_COOKIE" \
+		    "$BASE/pg/counter")" = '{"count":2}' ] ||
+		    die "GET /pg/counter does not count on PostgreSQL"
+	fi
 	if [ "$QUICK" = --hold ]; then
 		# For profiling by hand: the stack stays up until a signal.
 		echo "HOLD base=$BASE cookie=$COOKIE apache=$APACHE_PID" \
@@ -546,6 +613,7 @@ main() {
 	wrk_warm /hello/page
 	wrk_warm /counter -H "Cookie: $COOKIE"
 	wrk_warm /floor -H "Cookie: $FLOOR_COOKIE"
+	[ -z "$HAVE_PG" ] || wrk_warm /pg/counter -H "Cookie: $PG_COOKIE"
 	wrk_warm /
 	sig_ok=yes
 	sig_first=
@@ -564,7 +632,20 @@ main() {
 		sig1=$(store_sig)
 		[ "$sig0" = "$sig1" ] || sig_ok=no
 		[ -n "$sig_first" ] || sig_first="before: $sig0; after: $sig1"
+		if [ -n "$HAVE_PG" ]; then
+			CPU_PIDS=$PG_PIDS
+			wrk_run pgcounter "$round" /pg/counter \
+			    -H "Cookie: $PG_COOKIE"
+		fi
 	done
+	pg_rt=
+	if [ -n "$HAVE_PG" ]; then
+		pg_rt=$(pg_round_trips 100)
+		g_rps=$(wrk_sum pgcounter rps)
+		g_p50=$(wrk_sum pgcounter p50)
+		g_p99=$(wrk_sum pgcounter p99)
+		g_err=$(wrk_sum pgcounter errors)
+	fi
 	st_anon=$(strace_count 200 /)
 	st_counter=$(strace_count 20 /counter -H "Cookie: $COOKIE")
 
@@ -591,6 +672,7 @@ main() {
 	r_floor=$(ratio "$f_rps" "$h_rps")
 	r_counter_floor=$(ratio "$c_rps" "$f_rps")
 	r_counter=$(ratio "$c_rps" "$h_rps")
+	[ -z "$HAVE_PG" ] || r_pg=$(ratio "$g_rps" "$h_rps")
 	r_anon=$(ratio "$a_rps" "$p_rps")
 	r_anon_small=$(ratio "$a_rps" "$h_rps")
 	# No store I/O: the footprint is unchanged over the whole wrk run,
@@ -638,6 +720,10 @@ main() {
 	    "$h_err" "1.000"
 	row "GET /counter (kept cookie)" counter "$c_rps" "$c_p50" "$c_p99" \
 	    "$c_err" "$r_counter"
+	if [ -n "$HAVE_PG" ]; then
+		row "GET /counter (PostgreSQL)" pgcounter "$g_rps" "$g_p50" \
+		    "$g_p99" "$g_err" "$r_pg"
+	fi
 	row "GET /floor (by hand)" floor "$f_rps" "$f_p50" "$f_p99" \
 	    "$f_err" "$r_floor"
 	row "GET /hello/page (no session)" hpage "$p_rps" "$p_p50" "$p_p99" \
@@ -650,6 +736,16 @@ main() {
 	    "anonymous-/ against a constant" \
 	    "page of the same size ($HELLO_PAGE_BYTES B) $r_anon, against" \
 	    "/hello $r_anon_small"
+	if [ -n "$HAVE_PG" ]; then
+		echo "PostgreSQL: GET /counter $pg_rt network round trips per" \
+		    "request (an atomic increment, crumb_session_atomic: BEGIN" \
+		    "with SELECT ... FOR UPDATE, the UPDATE, COMMIT; strace" \
+		    "of the workers over 100 requests), server on loopback TCP;" \
+		    "counter on PostgreSQL / counter on SQLite" \
+		    "$(ratio "$g_rps" "$c_rps")"
+	else
+		echo "PostgreSQL: not built (configure --with-postgresql)"
+	fi
 	# What the errors were, when there were any: wrk's own lines.
 	grep -H -E "Socket errors|Non-2xx" "$W"/wrk-*.txt 2>/dev/null |
 	    sed -e "s|^$W/wrk-||" -e 's|\.txt:| |' -e 's|^|errors: |'
@@ -702,6 +798,15 @@ main() {
 		echo "cpu_us_hello=$(cpu_us hello)"
 		echo "cpu_us_counter=$(cpu_us counter)"
 		echo "cpu_us_floor=$(cpu_us floor)"
+		if [ -n "$HAVE_PG" ]; then
+			echo "pg_counter_rps=$g_rps"
+			echo "pg_counter_p50_ms=$g_p50"
+			echo "pg_counter_p99_ms=$g_p99"
+			echo "pg_counter_errors=$g_err"
+			echo "pg_counter_ratio=$r_pg"
+			echo "pg_round_trips_per_request=$pg_rt"
+			echo "cpu_us_pgcounter=$(cpu_us pgcounter)"
+		fi
 		echo "cpu_us_hpage=$(cpu_us hpage)"
 		echo "cpu_us_anon=$(cpu_us anon)"
 		echo "e2e_anon_ratio=$r_anon"

@@ -43,8 +43,11 @@ crumb_deps() {
 		sudo=sudo
 	fi
 	echo "deps: installing" $missing >&2
-	$sudo apt-get update -q &&
-	    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	# Another apt run (unattended-upgrades, a second script) holds the
+	# lock for a while: wait for it rather than fail.
+	$sudo apt-get -o DPkg::Lock::Timeout=300 update -q &&
+	    $sudo env DEBIAN_FRONTEND=noninteractive apt-get \
+	    -o DPkg::Lock::Timeout=300 install -y -q \
 	    --no-install-recommends $missing
 }
 
