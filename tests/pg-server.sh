@@ -19,6 +19,11 @@
 #                         any EXIT trap already set); without DIR a
 #                         temporary one is made
 #   crumb_pg_stop, crumb_pg_pause, crumb_pg_resume   as above
+#   crumb_pg_tls [DIR]    turn TLS on: a throwaway CA (DIR/tls/ca.pem,
+#                         exported as PG_CA) signs a server certificate
+#                         for the name "localhost" only; loopback TCP
+#                         then accepts TLS connections only (hostssl),
+#                         and the server restarts
 #
 # Variables (also in DIR/env, one NAME='value' a line):
 #   PGURL        unix socket, trusted:   postgresql:///crumb?host=DIR/sock&user=crumb
@@ -90,6 +95,39 @@ crumb_pg_down() {
 	done
 	kill -KILL "$pid" 2>/dev/null
 	return 0
+}
+
+crumb_pg_tls() {
+	local dir=${1:-$CRUMB_PG_DIR} t
+	t=$dir/tls
+	mkdir -p "$t" || return 1
+	# P-256 keys: quick to make.  The CA is valid for two days.
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -days 2 -subj /CN=crumb-test-ca -keyout "$t/ca.key" \
+	    -out "$t/ca.pem" >/dev/null 2>&1 &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -subj /CN=localhost -keyout "$t/server.key" \
+	    -out "$t/server.csr" >/dev/null 2>&1 &&
+	printf 'subjectAltName=DNS:localhost\n' > "$t/ext" &&
+	openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" \
+	    -CAkey "$t/ca.key" -CAcreateserial -days 2 -extfile "$t/ext" \
+	    -out "$t/server.pem" >/dev/null 2>&1 || {
+		echo "pg-server: openssl could not make the certificates" >&2
+		return 1
+	}
+	chmod 0600 "$t/server.key" "$t/ca.key"
+	chmod 0755 "$t"
+	chmod 0644 "$t/ca.pem"
+	[ "$(id -u)" -eq 0 ] && chown -R "${PG_RUN_AS:-nobody}" "$t"
+	crumb_pg_as sh -c "printf '%s\n' \"ssl = on\" \
+	    \"ssl_cert_file = '$t/server.pem'\" \
+	    \"ssl_key_file = '$t/server.key'\" >> '$dir/data/postgresql.conf' &&
+	    sed -i 's/^host /hostssl /' '$dir/data/pg_hba.conf'" || return 1
+	crumb_pg_down "$dir"
+	crumb_pg_up "$dir" || return 1
+	echo "PG_CA='$t/ca.pem'" >> "$dir/env"
+	PG_CA=$t/ca.pem
+	export PG_CA
 }
 
 crumb_pg_env() {
