@@ -5,10 +5,11 @@
 #   man-check.pl coverage SRCDIR [LIBCRUMB.so]
 #       every public function (crumb.h, and every symbol the library
 #       exports) has a page man/NAME.3, real or a one-line ".so" link;
-#       each name on a page's SYNOPSIS is in its NAME section, each link
-#       points at a real page that names it, and every page in man/ is
-#       installed (listed in man/Makefile.inc), and every .Xr to one of
-#       the library's own pages (crumb, crumb_*, crumb-*) resolves.
+#       each name on a page's SYNOPSIS is in its NAME section; each link
+#       points at a real page that names it; every page in man/ is
+#       installed (listed in man/Makefile.inc); every .Xr to one of the
+#       library's own pages (crumb, crumb_*, crumb-*) resolves; and
+#       crumb-store(7) quotes sql/*-store.sql as they are.
 #   man-check.pl synopsis SRCDIR
 #       every prototype in a SYNOPSIS (.Ft with .Fn, or .Fo/.Fa/.Fc) is
 #       the one crumb.h declares: return type, name, parameter types and
@@ -282,6 +283,20 @@ if ($mode eq 'coverage') {
 	for my $f (sort keys %listed) {
 		bad("man/Makefile.inc lists man/$f, which does not exist")
 		    unless -f "$mandir/$f";
+	}
+	# crumb-store(7) quotes the store schemas: they must be current.
+	my $store7 = "$mandir/crumb-store.7";
+	if (-f $store7) {
+		my ($lit, $in) = ('', 0);
+		for my $line (split /\n/, slurp($store7)) {
+			if ($line =~ /^\.Bd\s+-literal/) { $in = 1; next; }
+			if ($line =~ /^\.Ed\b/) { $in = 0; next; }
+			$lit .= unescape($line) . "\n" if $in;
+		}
+		for my $sql (qw(sqlite-store.sql postgresql-store.sql)) {
+			bad("man/crumb-store.7 does not quote sql/$sql as it " .
+			    "is now") if index($lit, slurp("$srcdir/sql/$sql")) < 0;
+		}
 	}
 	printf "ok: %d functions, %d pages\n", scalar(keys %want),
 	    scalar(keys %$pages) unless $fail;

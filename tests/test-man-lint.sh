@@ -1,5 +1,6 @@
 #!/bin/bash
-# Every manual page in man/ is clean under mandoc -Tlint: any message
+# Every manual page in man/ is clean under mandoc -Tlint and groff -ww
+# (what man(1) renders with, when installed): any message
 # fails, except mandoc's "referenced manual not found", which depends on
 # what this machine has installed (tests/man-check.pl coverage checks
 # the references between crumb's own pages instead).  A ".so" link is
@@ -16,6 +17,8 @@ trap 'rm -rf "$tmp"' EXIT
 for s in 1 3 7; do
 	ln -s "$mandir" "$tmp/man$s"
 done
+groff=$(command -v groff)
+[ -n "$groff" ] || echo "note: no groff (Debian groff-base): groff -ww not run"
 fail=0 n=0
 for page in "$mandir"/*.[1-9]; do
 	f=${page##*/}
@@ -26,6 +29,11 @@ for page in "$mandir"/*.[1-9]; do
 	    grep -v -e 'STYLE: referenced manual not found: Xr ' \
 	        -e 'WARNING: \.so is fragile, better use ln(1)' |
 	    grep -v '^$')
+	# man(1) renders with groff: its warnings count too.
+	if [ -n "$groff" ]; then
+		out=$out$(cd "$tmp" && groff -mandoc -Tutf8 -ww -z \
+		    "man$sec/$f" 2>&1)
+	fi
 	if [ -n "$out" ]; then
 		printf 'FAIL: man/%s:\n%s\n' "$f" "$out"
 		fail=1
