@@ -8,8 +8,10 @@
 #       each name on a page's SYNOPSIS is in its NAME section; each link
 #       points at a real page that names it; every page in man/ is
 #       installed (listed in man/Makefile.inc); every .Xr to one of the
-#       library's own pages (crumb, crumb_*, crumb-*) resolves; and
-#       crumb-store(7) quotes sql/*-store.sql as they are.
+#       library's own pages (crumb, crumb_*, crumb-*) resolves; each
+#       page's .Dd reads "Month D, YYYY" and a function page has the
+#       house sections in order; and crumb-store(7) quotes
+#       sql/*-store.sql as they are.
 #   man-check.pl synopsis SRCDIR
 #       every prototype in a SYNOPSIS (.Ft with .Fn, or .Fo/.Fa/.Fc) is
 #       the one crumb.h declares: return type, name, parameter types and
@@ -114,12 +116,15 @@ sub pages {
 		$page{names} = [];
 		$page{protos} = [];
 		$page{xrefs} = [];
+		$page{secs} = [];
+		($page{dd}) = $text =~ /^\.Dd\s+(.*?)\s*$/m;
 		for my $line (split /\n/, $text) {
 			while ($line =~ /(?:^\.|\s)Xr\s+(\S+)\s+(\d)/g) {
 				push @{$page{xrefs}}, "$1.$2";
 			}
 			if ($line =~ /^\.Sh\s+(.*)/) {
 				$sec = $1;
+				push @{$page{secs}}, $sec;
 				next;
 			}
 			next unless defined $sec;
@@ -258,6 +263,20 @@ if ($mode eq 'coverage') {
 			    ($t // '?')) unless defined $t &&
 			    defined $pages->{$t};
 			next;
+		}
+		# The house format (man/Makefile.inc): the date's form, and a
+		# function page's sections in their order.
+		bad("man/$f: .Dd " . ($p->{dd} // '(none)') . ": write " .
+		    "it \"Month D, YYYY\"") unless defined $p->{dd} &&
+		    $p->{dd} =~ /^(January|February|March|April|May|June|July|August|September|October|November|December) [1-9]\d?, \d{4}$/;
+		if (@{$p->{protos}}) {
+			my @want = ('NAME', 'LIBRARY', 'SYNOPSIS', 'DESCRIPTION',
+			    'RETURN VALUES', 'EXAMPLES', 'ERRORS', 'SEE ALSO');
+			my %w = map { $_ => 1 } @want;
+			my @got = grep { $w{$_} } @{$p->{secs}};
+			bad("man/$f: sections " . join(', ', @got) .
+			    "; a function page has " . join(', ', @want) .
+			    " in this order") if "@got" ne "@want";
 		}
 		# References to the library's own pages (crumb, crumb_*,
 		# crumb-*) must resolve; others (crumbctl, system pages) are
