@@ -17,6 +17,12 @@ curl sqlite3"
 # shellcheck disable=SC2034 # used by scripts/demo.sh
 CRUMB_HOSTS_PACKAGES="haproxy postgresql libpq-dev python3 iproute2"
 
+# What `make check` needs beyond the build: mandoc lints the manual
+# pages (tests/test-man-lint.sh fails without it), perl and nm read them
+# against crumb.h and the library, man-db renders them as man(1) does.
+# shellcheck disable=SC2034 # used by scripts/test.sh
+CRUMB_CHECK_PACKAGES="mandoc man-db perl binutils"
+
 crumb_deps_missing() {
 	local p
 	for p in "$@"; do

@@ -34,10 +34,14 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 stage() { printf '\n==== %s ====\n' "$*"; }
 
 stage "dependencies"
+# shellcheck source=scripts/deps.sh
+. scripts/deps.sh
+# shellcheck disable=SC2086 # CRUMB_CHECK_PACKAGES: one package a word
 bash scripts/deps.sh build-essential autoconf automake libtool pkg-config \
     libfcgi-dev libcjson-dev libsqlite3-dev libgcrypt20-dev \
     apache2 spawn-fcgi curl sqlite3 valgrind clang libclang-rt-14-dev \
-    python3 binutils e2fsprogs util-linux postgresql libpq-dev haproxy openssl
+    python3 binutils e2fsprogs util-linux postgresql libpq-dev haproxy openssl \
+    $CRUMB_CHECK_PACKAGES
 
 if [ -f "$TOP/config.status" ]; then
 	echo "test.sh: this checkout was configured in the source tree;" \
