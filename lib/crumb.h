@@ -54,7 +54,7 @@ typedef enum crumb_err {
 	CRUMB_E_CORRUPT,      /* store file is damaged or not a database */
 	CRUMB_E_CANTOPEN,     /* store cannot be opened (missing directory...) */
 	CRUMB_E_CONFLICT,     /* concurrent update: retries exhausted */
-	CRUMB_E_PARSE,        /* malformed input (form body, key file) */
+	CRUMB_E_PARSE,        /* malformed input (form body, request body, JSON) */
 	CRUMB_E_IO,           /* reading the request body or writing the headers failed */
 	CRUMB_E_NOKEY,        /* no current key configured */
 	CRUMB_E_KEYFILE       /* key file missing, unreadable, malformed or
