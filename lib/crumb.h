@@ -467,7 +467,8 @@ int crumb_config_load_key_file(crumb_config *cfg, const char *path, int old);
  * CRUMB_E_STATE from then on.  Calling it again watches the new dir
  * instead.
  *
- * dir is copied.  The files are read at once: CRUMB_OK, or
+ * dir is copied (a relative dir is taken from the working directory at
+ * each look).  The files are read at once: CRUMB_OK, or
  * CRUMB_E_KEYFILE ("PATH: reason" in crumb_config_errmsg) when key is
  * missing or any of the three that is there cannot be used, and then cfg
  * keeps the keys it had and watches what it watched before;
