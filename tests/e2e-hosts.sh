@@ -327,11 +327,11 @@ rotation() {
 	check "rotation: the next key copied to both hosts as key.next" \
 	    eval 'put_next 1 "$W/next" && put_next 2 "$W/next"'
 	sleep 1.5
-	check "rotation: crumbctl key rotate on host1" \
-	    "$ctl" --quiet key rotate "$STATE/host1"
+	check "rotation: crumbctl key rotate --next on host1" \
+	    "$ctl" --quiet key rotate --next "$STATE/host1"
 	sleep 1.5
-	check "rotation: crumbctl key rotate on host2" \
-	    "$ctl" --quiet key rotate "$STATE/host2"
+	check "rotation: crumbctl key rotate --next on host2" \
+	    "$ctl" --quiet key rotate --next "$STATE/host2"
 	sleep 1.5
 	: > "$W/rot-stop"
 	# shellcheck disable=SC2086

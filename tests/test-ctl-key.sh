@@ -144,15 +144,29 @@ if run 0 "$CTL" key rotate r && cmp -s r/key k3 && cmp -s r/key.old k2 &&
 else
 	fail "key rotate with key.next"
 fi
+cp r/key k4
+cp r/key.old k5
+run 1 "$CTL" key rotate --next r && grep -q "r: no key.next (--next)" err &&
+    cmp -s r/key k4 && cmp -s r/key.old k5 && only r key key.old &&
+	ok "key rotate --next without key.next: exit 1, nothing changed" ||
+	fail "key rotate --next without key.next"
+"$CTL" --quiet key new r/key.next
+remember r/key.next
+cp r/key.next k6
+run 0 "$CTL" key rotate --next r && cmp -s r/key k6 && cmp -s r/key.old k4 &&
+    only r key key.old && ok "key rotate --next: key.next promoted" ||
+	fail "key rotate --next with key.next"
+run 2 "$CTL" key new --next r/x && [ ! -e r/x ] &&
+	ok "key new --next: exit 2" || fail "key new --next"
 echo 0011 > r/key.next
 chmod 0600 r/key.next
 run 1 "$CTL" key rotate r && grep -q "key.next: not 64 hex digits" err &&
-	cmp -s r/key k3 && ok "key rotate with a malformed key.next: exit 1" ||
+	cmp -s r/key k6 && ok "key rotate with a malformed key.next: exit 1" ||
 	fail "key rotate with a malformed key.next"
 rm r/key.next
 ln -s key.old r/key.next
 run 1 "$CTL" key rotate r && grep -q "symbolic link" err &&
-	cmp -s r/key k3 && ok "key rotate with a linked key.next: exit 1" ||
+	cmp -s r/key k6 && ok "key rotate with a linked key.next: exit 1" ||
 	fail "key rotate with a linked key.next"
 rm r/key.next
 

@@ -2,9 +2,10 @@
  * crumbctl key new [--force] PATH: a new random key file (what
  * crumb-keygen writes, through the library's crumb_key_generate_file),
  * put in place by one rename, so that a worker never reads half a file.
- * crumbctl key rotate DIR: in a key directory (crumb_config_watch_keys:
- * key, key.old, key.next) the current key becomes the retired one, then
- * key.next, or a new random key, becomes the current one.
+ * crumbctl key rotate [--next] DIR: in a key directory
+ * (crumb_config_watch_keys: key, key.old, key.next) the current key
+ * becomes the retired one, then key.next, or (not with --next) a new
+ * random key, becomes the current one.
  *
  * Every file goes into place by link() or rename(), each atomic, in an
  * order where a worker that reads the directory at any moment finds
@@ -32,7 +33,7 @@
 
 static const char usage_key[] =
     "usage: crumbctl key new [--force] PATH\n"
-    "       crumbctl key rotate DIR\n"
+    "       crumbctl key rotate [--next] DIR\n"
     "  new PATH    write a new random key (64 hex digits, mode 0600) to\n"
     "              PATH; PATH must not exist, unless --force (then it is\n"
     "              replaced in one rename)\n"
@@ -41,6 +42,9 @@ static const char usage_key[] =
     "              several hosts copy the same key.next to each first)\n"
     "              or a new random key becomes key.  Workers that watch\n"
     "              DIR (crumb_config_watch_keys) take it within a second.\n"
+    "              --next: only promote key.next; without one, fail\n"
+    "              (on several hosts, a new key of one host's own would\n"
+    "              open on no other)\n"
     "Run as root, the new files get the owner and group of their\n"
     "directory.  No key is ever printed.\n"
     "Exit status: 0 done, 1 failed (reason on stderr), 2 usage.\n";
@@ -349,7 +353,7 @@ retire(const char *dir, const char *key, const char *old,
 }
 
 static int
-key_rotate(const ctl_opts *o, const char *dir)
+key_rotate(const ctl_opts *o, const char *dir, int only_next)
 {
 	char *key = join(dir, "key"), *old = join(dir, "key.old"),
 	    *next = join(dir, "key.next"), *fresh = NULL;
@@ -375,6 +379,10 @@ key_rotate(const ctl_opts *o, const char *dir)
 	    (have_next = check_key_file(next, 1)) < 0)
 		goto out;
 	have_next = !have_next;
+	if (!have_next && only_next) {
+		fprintf(stderr, "crumbctl key: %s: no key.next (--next)\n", dir);
+		goto out;
+	}
 	if (have_next)
 		src = next;
 	else if ((src = fresh = new_key_file(dir)) == NULL)
@@ -427,7 +435,7 @@ int
 ctl_key(const ctl_opts *o, int argc, char **argv)
 {
 	const char *sub, *arg = NULL;
-	int i, force = 0, opts = 1;
+	int i, force = 0, only_next = 0, opts = 1;
 
 	if (argc < 2)
 		return usage_error("new or rotate?");
@@ -449,6 +457,9 @@ ctl_key(const ctl_opts *o, int argc, char **argv)
 		} else if (opts && strcmp(a, "--force") == 0 &&
 		    strcmp(sub, "new") == 0) {
 			force = 1;
+		} else if (opts && strcmp(a, "--next") == 0 &&
+		    strcmp(sub, "rotate") == 0) {
+			only_next = 1;
 		} else if (opts && a[0] == '-' && a[1] != '\0') {
 			/* Never a file name: "key new --frce" must not write
 			 * a key to a file called "--frce". */
@@ -468,5 +479,5 @@ ctl_key(const ctl_opts *o, int argc, char **argv)
 		return usage_error(strcmp(sub, "new") == 0 ? "no PATH" :
 		    "no DIR");
 	return strcmp(sub, "new") == 0 ? key_new(o, arg, force) :
-	    key_rotate(o, arg);
+	    key_rotate(o, arg, only_next);
 }
