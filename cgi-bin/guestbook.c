@@ -24,7 +24,9 @@
  * Settings, read once per process before the first request (under
  * FastCGI, getenv() afterwards sees the request, not the process):
  *   CRUMB_STATE_DIR        holds sessions.db, guestbook.db and key (and
- *                          key.old, a retired key still accepted)
+ *                          key.old, a retired key still accepted, and
+ *                          key.next, the next one; the workers pick up
+ *                          a rotation by themselves)
  *   CRUMB_INSECURE_COOKIE  "1": no Secure attribute (plain-HTTP demos)
  *   CRUMB_BUSY_MS          session-store busy timeout (default 5000),
  *                          also the entries' statement timeout on
@@ -791,20 +793,13 @@ open_crumb(struct gb_app *app)
 	if ((rc = crumb_config_new(&app->cfg)) != CRUMB_OK ||
 	    (rc = crumb_config_set_store(app->cfg, app->store)) != CRUMB_OK)
 		return rc;
-	if (state_path(app, "key", path, sizeof(path)) != 0)
-		return CRUMB_E_INVAL;
-	if ((rc = crumb_config_load_key_file(app->cfg, path, 0)) != CRUMB_OK) {
-		gb_log("guestbook: %s\n", crumb_config_errmsg(app->cfg));
-		app->key_failed = 1;
-		return rc;
-	}
-	/* Key rotation: cookies sealed with the retired key are still read
-	 * (and re-sealed with the new one). */
-	if (state_path(app, "key.old", path, sizeof(path)) != 0)
-		return CRUMB_E_INVAL;
-	if (access(path, F_OK) == 0 &&
-	    (rc = crumb_config_load_key_file(app->cfg, path, 1)) != CRUMB_OK) {
-		gb_log("guestbook: %s\n", crumb_config_errmsg(app->cfg));
+	/* The keys: key, key.old (retired: its cookies are still read and
+	 * re-sealed with key) and key.next, picked up again by the library
+	 * whenever `crumbctl key rotate` changes them, without a restart. */
+	if ((rc = crumb_config_watch_keys(app->cfg, app->state_dir)) !=
+	    CRUMB_OK) {
+		gb_log("guestbook: %s\n", *crumb_config_errmsg(app->cfg) ?
+		    crumb_config_errmsg(app->cfg) : crumb_strerror(rc));
 		app->key_failed = 1;
 		return rc;
 	}

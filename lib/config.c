@@ -1,12 +1,8 @@
 /* Per-process configuration: cookie attributes, TTLs, keys, clock. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "crumb-private.h"
 
@@ -54,6 +50,9 @@ crumb_config_free(crumb_config *cfg)
 	crumb_key_release(&cfg->current);
 	for (i = 0; i < cfg->n_old; i++)
 		crumb_key_release(&cfg->old[i]);
+	crumb_key_release(&cfg->retired);
+	crumb_key_release(&cfg->next);
+	crumb_keywatch_free(cfg->watch);
 	free(cfg->cookie_name);
 	free(cfg->full_name);
 	free(cfg->path);
@@ -79,6 +78,9 @@ crumb_config_set_key(crumb_config *cfg, const unsigned char *key, size_t len)
 
 	if (cfg == NULL || key == NULL)
 		return CRUMB_E_INVAL;
+	/* The watched directory owns the current key. */
+	if (cfg->watch != NULL)
+		return CRUMB_E_STATE;
 	if ((rc = crumb_key_init(&k, key, len)) != CRUMB_OK)
 		return rc;
 	crumb_key_release(&cfg->current);
@@ -101,154 +103,6 @@ crumb_config_add_old_key(crumb_config *cfg, const unsigned char *key,
 		return rc;
 	cfg->n_old++;
 	return CRUMB_OK;
-}
-
-/* Record why path failed as a key file; always CRUMB_E_KEYFILE. */
-static int
-key_file_error(crumb_config *cfg, const char *path, const char *why)
-{
-	crumb_fmt(cfg->errmsg, sizeof(cfg->errmsg), "%s: %s", path, why);
-	return CRUMB_E_KEYFILE;
-}
-
-/* Read up to len - 1 bytes of the key file at path into text (NUL-
- * terminated).  A file that group or others may read is refused before
- * it is read: its key must be taken for known. */
-static int
-read_key_file(crumb_config *cfg, const char *path, char *text, size_t len)
-{
-	char why[64];
-	struct stat st;
-	size_t n = 0;
-	ssize_t got;
-	int fd;
-
-	/* O_NONBLOCK: a FIFO must not hang the program before fstat()
-	 * turns it down. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0)
-		return key_file_error(cfg, path, strerror(errno));
-	if (fstat(fd, &st) != 0) {
-		close(fd);
-		return key_file_error(cfg, path, strerror(errno));
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return key_file_error(cfg, path, "not a regular file");
-	}
-	if ((st.st_mode & 0066) != 0) {
-		close(fd);
-		crumb_fmt(why, sizeof(why), "mode %04o: group or others may "
-		    "read or write it", (unsigned)(st.st_mode & 07777));
-		return key_file_error(cfg, path, why);
-	}
-	while (n < len - 1 && (got = read(fd, text + n, len - 1 - n)) != 0) {
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			int err = errno;
-
-			close(fd);
-			memset(text, 0, len);
-			return key_file_error(cfg, path, strerror(err));
-		}
-		n += (size_t)got;
-	}
-	close(fd);
-	text[n] = '\0';
-	return CRUMB_OK;
-}
-
-static int
-is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* 64 hex digits with only whitespace around them, into key. */
-static int
-parse_key(const char *p, unsigned char key[CRUMB_KEY_LEN])
-{
-	size_t i;
-
-	while (is_space(*p))
-		p++;
-	for (i = 0; i < CRUMB_KEY_LEN; i++) {
-		int hi = crumb_hexval(p[2 * i]),
-		    lo = hi < 0 ? -1 : crumb_hexval(p[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		key[i] = (unsigned char)(hi << 4 | lo);
-	}
-	for (p += 2 * CRUMB_KEY_LEN; *p != '\0'; p++)
-		if (!is_space(*p))
-			return -1;
-	return 0;
-}
-
-CRUMB_API int
-crumb_config_load_key_file(crumb_config *cfg, const char *path, int old)
-{
-	unsigned char key[CRUMB_KEY_LEN];
-	char text[256];
-	int rc;
-
-	if (cfg == NULL)
-		return CRUMB_E_INVAL;
-	cfg->errmsg[0] = '\0';
-	if (path == NULL)
-		return CRUMB_E_INVAL;
-	if ((rc = read_key_file(cfg, path, text, sizeof(text))) != CRUMB_OK)
-		return rc;
-	if (parse_key(text, key) != 0)
-		rc = key_file_error(cfg, path, "not 64 hex digits");
-	else
-		rc = old ? crumb_config_add_old_key(cfg, key, sizeof(key)) :
-		    crumb_config_set_key(cfg, key, sizeof(key));
-	memset(key, 0, sizeof(key));
-	memset(text, 0, sizeof(text));
-	return rc;
-}
-
-CRUMB_API const char *
-crumb_config_errmsg(const crumb_config *cfg)
-{
-	return cfg != NULL ? cfg->errmsg : "";
-}
-
-CRUMB_API int
-crumb_key_generate_file(const char *path)
-{
-	unsigned char key[CRUMB_KEY_LEN];
-	char hex[2 * CRUMB_KEY_LEN + 2];
-	int fd, rc = CRUMB_OK;
-
-	if (path == NULL)
-		return CRUMB_E_INVAL;
-	if (crumb_crypto_init() != CRUMB_OK)
-		return CRUMB_E_CRYPTO;
-	gcry_randomize(key, sizeof(key), GCRY_VERY_STRONG_RANDOM);
-	crumb_hex_encode(key, sizeof(key), hex);
-	hex[2 * CRUMB_KEY_LEN] = '\n';
-	memset(key, 0, sizeof(key));
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0600);
-	if (fd < 0) {
-		memset(hex, 0, sizeof(hex));
-		return errno == EEXIST ? CRUMB_E_STATE : CRUMB_E_KEYFILE;
-	}
-	errno = ENOSPC;     /* what a short write, which sets none, means */
-	if (write(fd, hex, 2 * CRUMB_KEY_LEN + 1) != 2 * CRUMB_KEY_LEN + 1)
-		rc = CRUMB_E_KEYFILE;
-	if (close(fd) != 0)
-		rc = CRUMB_E_KEYFILE;
-	memset(hex, 0, sizeof(hex));
-	if (rc != CRUMB_OK) {
-		int err = errno;
-
-		unlink(path);
-		errno = err;
-	}
-	return rc;
 }
 
 /* full_name: the name with the prefix, ready for when it applies. */

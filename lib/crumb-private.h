@@ -104,14 +104,21 @@ void crumb_set_cookie_line(crumb_buf *b, const char *name, const char *value,
 
 /* ---- config.c ---- */
 typedef struct crumb_scache crumb_scache;   /* state-cache.c */
+typedef struct crumb_keywatch crumb_keywatch; /* keyfile.c */
 #define CRUMB_MAX_OLD_KEYS 8
 
 struct crumb_config {
 	crumb_store *store;
 	crumb_key current;
 	int has_current;
-	crumb_key old[CRUMB_MAX_OLD_KEYS];
+	crumb_key old[CRUMB_MAX_OLD_KEYS];  /* crumb_config_add_old_key's */
 	size_t n_old;
+	/* The watched key directory's key.old (a retired key: its cookies
+	 * are re-sealed) and key.next (accepted as it is, never sealing);
+	 * current is its key. */
+	crumb_key retired, next;
+	int has_retired, has_next;
+	crumb_keywatch *watch;   /* NULL: no directory watched */
 	char *cookie_name;       /* as configured, without __Host- */
 	char *full_name;         /* "__Host-" cookie_name */
 	char *path;
@@ -134,6 +141,16 @@ unsigned crumb_cookie_flags(const crumb_config *cfg);
 const char *crumb_cookie_path(const crumb_config *cfg);
 const char *crumb_cookie_domain(const crumb_config *cfg);
 
+/* ---- keyfile.c: key files and the watched key directory ---- */
+/* Look at the watched key files (nothing when cfg watches none) and
+ * load them again when they changed since they were last read.  force
+ * 0: at most once a second (a session begins); force 1: now (a cookie
+ * came sealed with a key cfg does not hold), but only when a file
+ * changed.  A failed reload keeps the keys and is reported once on
+ * stderr.  Non-zero when the keys were reloaded. */
+int crumb_keys_poll(crumb_config *cfg, int force);
+void crumb_keywatch_free(crumb_keywatch *w);
+
 /* ---- envelope.c: the session cookie's sealed value ---- */
 typedef struct crumb_payload {
 	uint8_t id[CRUMB_ID_LEN];
@@ -151,7 +168,9 @@ typedef struct crumb_payload {
 int crumb_envelope_seal(crumb_config *cfg, const crumb_payload *p,
     size_t max_len, char **out);
 /* Open a cookie value; CRUMB_OK with *old_key set when it was sealed
- * under a retired key.  Any failure means "no session". */
+ * under a retired key.  Any failure means "no session";
+ * CRUMB_E_NOT_FOUND says that the value names a key cfg does not hold
+ * (another deployment's, or one another worker loaded already). */
 int crumb_envelope_open(crumb_config *cfg, const char *value,
     crumb_payload *p, int *old_key);
 /* Length the sealed value of a given plaintext size would have. */

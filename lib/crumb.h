@@ -431,7 +431,9 @@ void crumb_config_free(crumb_config *cfg);
 /* The store is borrowed: it must outlive cfg. */
 int crumb_config_set_store(crumb_config *cfg, crumb_store *store);
 /* The key that seals new cookies (32 bytes).  Setting a new one keeps
- * the previous current key readable only if added with add_old_key. */
+ * the previous current key readable only if added with add_old_key.
+ * CRUMB_E_STATE once cfg watches a key directory (it owns the current
+ * key then). */
 int crumb_config_set_key(crumb_config *cfg, const unsigned char *key,
     size_t len);
 /* A retired key: cookies sealed with it are read, then re-sealed with
@@ -446,14 +448,66 @@ int crumb_config_add_old_key(crumb_config *cfg, const unsigned char *key,
  * unreadable, open to others, not 64 hex digits) is CRUMB_E_KEYFILE,
  * with "PATH: reason" in crumb_config_errmsg; cfg keeps its keys. */
 int crumb_config_load_key_file(crumb_config *cfg, const char *path, int old);
-/* Detail of the last failed crumb_config_load_key_file on cfg, e.g.
+/*
+ * Key rotation without restarting the workers: take the keys from the
+ * key directory dir, and follow its changes from then on.  dir holds
+ *   key       the current key: it seals, and it must be there;
+ *   key.old   when there, the retired key: its cookies are opened and
+ *             re-sealed with the current key;
+ *   key.next  when there, the key of the next rotation: its cookies are
+ *             opened (and not re-sealed), it never seals.  Hosts that
+ *             share sessions all get it before any of them seals with it
+ *             (README, "Running on several hosts").
+ * each a key file as crumb_config_load_key_file reads it (64 hex digits,
+ * a regular file neither group nor others may read or write); dir must
+ * be a directory others may not write in.  `crumbctl key rotate DIR`
+ * rotates such a directory (key.next, or a new random key, becomes key;
+ * the key before becomes key.old).  Keys added with
+ * crumb_config_add_old_key stay accepted; crumb_config_set_key is
+ * CRUMB_E_STATE from then on.  Calling it again watches the new dir
+ * instead.
+ *
+ * dir is copied (a relative dir is taken from the working directory at
+ * each look).  The files are read at once: CRUMB_OK, or
+ * CRUMB_E_KEYFILE ("PATH: reason" in crumb_config_errmsg) when key is
+ * missing or any of the three that is there cannot be used, and then cfg
+ * keeps the keys it had and watches what it watched before;
+ * CRUMB_E_INVAL for a NULL cfg or a NULL or empty dir; CRUMB_E_NOMEM.
+ *
+ * Afterwards crumb_session_begin looks at the three files (a stat()
+ * each: inode, size, mode, owner, modification and change times) at
+ * most once a second, and also at once, whatever the time, when the
+ * request's session cookie names a key cfg does not hold (another
+ * worker may seal with a key this one has not loaded yet); a file that
+ * changed has all three read again.  The new keys take effect only when
+ * key is there and every file there is usable: otherwise cfg keeps
+ * every key it holds (it never drops to no key), crumb_config_errmsg
+ * says which file and why, and one line per state of the files goes to
+ * stderr ("crumb: key files not reloaded, the keys loaded before stay
+ * in use: PATH: reason"); the files are then tried again every second.
+ * A look costs three stat() calls; files are read only when they
+ * changed, so a stream of cookies with unknown keys reads nothing.
+ * Replace files by rename() (crumbctl does), never by rewriting them
+ * in place: a half-written file is refused and tried again, but until
+ * then the keys do not change.
+ */
+int crumb_config_watch_keys(crumb_config *cfg, const char *dir);
+/* Look at the watched key files now, whatever the time, and reload them
+ * when they changed (for a program that rotates its own keys, or on
+ * SIGHUP).  CRUMB_OK when they did not change or were reloaded;
+ * CRUMB_E_KEYFILE when a file cannot be used (cfg keeps its keys,
+ * crumb_config_errmsg says why, nothing goes to stderr); CRUMB_E_STATE
+ * when cfg watches no directory; CRUMB_E_INVAL when cfg is NULL. */
+int crumb_config_check_keys(crumb_config *cfg);
+/* Detail of the last failed crumb_config_load_key_file,
+ * crumb_config_watch_keys or key reload on cfg, e.g.
  * "/etc/app/key: mode 0644: group or others may read or write it";
  * "" when none (or cfg is NULL).  Borrowed; valid until the next call
  * on cfg. */
 const char *crumb_config_errmsg(const crumb_config *cfg);
-/* Write a new random key (hex) to path with mode 0600; CRUMB_E_STATE if
- * it exists, CRUMB_E_KEYFILE when it cannot be created or written (errno
- * then tells why). */
+/* Write a new random key (hex) to path with mode 0600, flushed to disk
+ * (fsync) before it returns; CRUMB_E_STATE if it exists, CRUMB_E_KEYFILE
+ * when it cannot be created or written (errno then tells why). */
 int crumb_key_generate_file(const char *path);
 
 /* The name without the "__Host-" prefix (see crumb_config_set_host_prefix).

@@ -164,12 +164,18 @@ find_key(crumb_config *cfg, const uint8_t *id, int *old)
 	*old = 0;
 	if (cfg->has_current && memcmp(cfg->current.id, id, CRUMB_KEYID_LEN) == 0)
 		return &cfg->current;
-	for (i = 0; i < cfg->n_old; i++) {
-		if (memcmp(cfg->old[i].id, id, CRUMB_KEYID_LEN) == 0) {
-			*old = 1;
+	/* The next key is about to become current: its cookies are not
+	 * re-sealed with a key that is on its way out. */
+	if (cfg->has_next && memcmp(cfg->next.id, id, CRUMB_KEYID_LEN) == 0)
+		return &cfg->next;
+	*old = 1;
+	if (cfg->has_retired &&
+	    memcmp(cfg->retired.id, id, CRUMB_KEYID_LEN) == 0)
+		return &cfg->retired;
+	for (i = 0; i < cfg->n_old; i++)
+		if (memcmp(cfg->old[i].id, id, CRUMB_KEYID_LEN) == 0)
 			return &cfg->old[i];
-		}
-	}
+	*old = 0;
 	return NULL;
 }
 
@@ -243,7 +249,7 @@ crumb_envelope_open(crumb_config *cfg, const char *value, crumb_payload *p,
 	    rawlen < CRUMB_HEADER_LEN + CRUMB_NONCE_LEN + CRUMB_TAG_LEN + MIN_PLAIN)
 		return CRUMB_E_PARSE;
 	if ((k = find_key(cfg, raw + 1, old_key)) == NULL)
-		return CRUMB_E_PARSE;
+		return CRUMB_E_NOT_FOUND;
 	clen = rawlen - CRUMB_HEADER_LEN - CRUMB_NONCE_LEN - CRUMB_TAG_LEN;
 	ct = raw + CRUMB_HEADER_LEN + CRUMB_NONCE_LEN;
 	aadlen = aad_of(cfg, raw, aad);

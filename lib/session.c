@@ -47,6 +47,7 @@ read_session_cookie(crumb_session *s)
 {
 	const char *name = crumb_cookie_name(s->cfg);
 	size_t i;
+	int rechecked = 0;
 
 	for (i = 0; i < s->jar.n; i++) {
 		crumb_payload p;
@@ -55,6 +56,15 @@ read_session_cookie(crumb_session *s)
 		if (strcmp(s->jar.pairs[i].name, name) != 0)
 			continue;
 		rc = crumb_envelope_open(s->cfg, s->jar.pairs[i].value, &p, &old);
+		/* A key we do not hold may be one that another worker loaded
+		 * already: look at the key files now (once per request; a
+		 * look costs a stat() per file and reads only what changed). */
+		if (rc == CRUMB_E_NOT_FOUND && !rechecked) {
+			rechecked = 1;
+			if (crumb_keys_poll(s->cfg, 1))
+				rc = crumb_envelope_open(s->cfg,
+				    s->jar.pairs[i].value, &p, &old);
+		}
 		if (rc == CRUMB_E_NOMEM)
 			return rc;
 		if (rc != CRUMB_OK || !payload_alive(s, &p)) {
@@ -81,6 +91,8 @@ crumb_session_begin(crumb_config *cfg, const char *cookie_header,
 	*out = NULL;
 	if (cfg == NULL)
 		return CRUMB_E_INVAL;
+	/* A rotated key directory is picked up without a restart. */
+	(void)crumb_keys_poll(cfg, 0);
 	if (!cfg->has_current)
 		return CRUMB_E_NOKEY;
 	if (cfg->store == NULL)

@@ -11,7 +11,9 @@
 # seen on the other; a logout made on one host is seen on the other at
 # the next request (also with the old cookie replayed); 4 clients x 50
 # concurrent GET /counter with one cookie end at exactly 201; a
-# tampered cookie is a fresh session, not a 5xx; and with PostgreSQL
+# tampered cookie is a fresh session, not a 5xx; the key rotated with
+# key.next on one host, then the other, under a /counter load of 3
+# clients: all 200, no count lost or doubled; and with PostgreSQL
 # stopped for 5 s under a /counter load: only 200 or 503, no request
 # past 7 s, 200 again within 2 s of the server being back, and the count
 # equals the increments answered 200.
@@ -290,6 +292,71 @@ fault() {
 }
 
 # ------------------------------------------------------------------
+# Key rotation on both hosts, one after the other, under a /counter load
+# of 3 clients (each its own session): key.next (one key, made by
+# crumbctl key new) copied to both hosts first, then crumbctl key rotate
+# on host1, and 1.5 s later on host2.  Meanwhile the balancer sends each
+# client's requests to both: host1 seals with the new key, which host2
+# opens as key.next; host2 seals with the old one, which host1 opens as
+# key.old.  Every answer 200, every count up by one.
+
+rot_client() { # OUT JAR STOPFILE
+	while [ ! -e "$3" ]; do
+		curl -s -o - -w '\nCODE %{http_code}\n' --max-time 10 \
+		    -b "$2" -c "$2" "$BASE/counter"
+	done > "$1"
+}
+
+# put_next K FILE: FILE as host K's key.next, owned like its directory,
+# moved into place in one rename.
+put_next() {
+	local d=$STATE/host$1
+	install -m 0600 -o "$(stat -c %u "$d")" -g "$(stat -c %g "$d")" \
+	    "$2" "$d/.key.next.tmp" && mv "$d/.key.next.tmp" "$d/key.next"
+}
+
+rotation() {
+	local c pids="" bad k ctl=$BUILD/tools/crumbctl
+	for c in 1 2 3; do
+		http "$W/jar-rot$c" "$BASE/counter"
+		rot_client "$W/rot-$c" "$W/jar-rot$c" "$W/rot-stop" &
+		pids="$pids $!"
+	done
+	check "rotation: crumbctl key new makes the next key" \
+	    "$ctl" --quiet key new "$W/next"
+	check "rotation: the next key copied to both hosts as key.next" \
+	    eval 'put_next 1 "$W/next" && put_next 2 "$W/next"'
+	sleep 1.5
+	check "rotation: crumbctl key rotate --next on host1" \
+	    "$ctl" --quiet key rotate --next "$STATE/host1"
+	sleep 1.5
+	check "rotation: crumbctl key rotate --next on host2" \
+	    "$ctl" --quiet key rotate --next "$STATE/host2"
+	sleep 1.5
+	: > "$W/rot-stop"
+	# shellcheck disable=SC2086
+	wait $pids
+	check "rotation: both hosts hold the same key, the previous one retired" \
+	    eval 'cmp -s "$STATE/host1/key" "$W/next" &&
+	          cmp -s "$STATE/host2/key" "$W/next" &&
+	          cmp -s "$STATE/host1/key.old" "$STATE/host2/key.old"'
+	for c in 1 2 3; do
+		# From 2 (the first request made 1), up by one per answer.
+		bad=$(awk '/count/ { c = $0; gsub(/[^0-9]/, "", c) }
+		    /^CODE / { n++
+		               if ($2 != 200 || c != n + 1) {
+		                       print n ": " $2 " count " c; exit }
+		               c = "" }' "$W/rot-$c")
+		check "rotation: client $c, $(grep -c '^CODE ' "$W/rot-$c") answers, all 200, counting up by one${bad:+ (answer $bad)}" \
+		    eval '[ -z "$bad" ] && grep -q "^CODE " "$W/rot-$c"'
+	done
+	for k in 1 2; do
+		check "rotation: host$k reloaded its keys without a complaint" \
+		    eval '! grep -q "key files not reloaded" "$STATE/host$k/run/fcgi.log"'
+	done
+}
+
+# ------------------------------------------------------------------
 
 T0=$SECONDS
 if ! start_hosts; then
@@ -301,6 +368,7 @@ both_hosts
 login_logout
 concurrent_counter
 tampered
+rotation
 fault
 stop_hosts
 check "hosts.sh stopped PostgreSQL" \
