@@ -294,6 +294,8 @@ int crumb_session_usable(const crumb_session *s);
 int64_t crumb_session_ttl(const crumb_session *s);
 int crumb_session_persistent(const crumb_session *s);
 int crumb_session_ensure_id(crumb_session *s);
+/* Non-zero for a user crumb_session_set_user takes. */
+int crumb_user_valid(const char *user);
 
 /* ---- finish.c ---- */
 int crumb_session_client_fits(crumb_session *s, const cJSON *client);
