@@ -324,6 +324,9 @@ void crumb_record_keep(crumb_session *s, cJSON *map, crumb_shared *sh,
 void crumb_record_release(crumb_session *s);
 
 /* ---- user.c ---- */
+/* 64 hex digits (either case) into CRUMB_HASH_LEN bytes; 0 when hex is
+ * anything else. */
+int crumb_hash_parse(const char *hex, uint8_t *out);
 /* A label as listings show it (crumb_session_set_label's rules) into
  * out, CRUMB_LABEL_MAX + 1 bytes; CRUMB_E_INVAL (out "") when in is not
  * valid UTF-8.  NULL is "". */

@@ -454,6 +454,14 @@ int crumb_store_open(const char *url, crumb_store **out, char *errbuf,
  * own transaction so that other requests interleave.  now 0 = time(). */
 int crumb_store_purge(crumb_store *store, int64_t now, unsigned batch,
     uint64_t *deleted);
+/* The same, calling fn (when not NULL) after each batch with the
+ * number deleted so far (after the last batch too, then with the
+ * total).  fn returning non-zero stops the purge after that batch,
+ * and that value is returned (*deleted holds what was deleted).  For a
+ * progress line; fn must not call the store. */
+typedef int (*crumb_purge_fn)(uint64_t deleted, void *ud);
+int crumb_store_purge_v2(crumb_store *store, int64_t now, unsigned batch,
+    crumb_purge_fn fn, void *ud, uint64_t *deleted);
 
 /* Administration: what crumbctl uses.  now 0 = time(); otherwise now
  * is unix seconds, 1..year 9999 (else CRUMB_E_INVAL).  A store whose
@@ -497,6 +505,16 @@ int crumb_store_scan(crumb_store *store, int64_t now, unsigned batch,
  * label. */
 int crumb_store_import(crumb_store *store, const uint8_t *hash,
     const crumb_record *rec, int64_t now, int *written);
+
+/* Sign out one session, whoever it belongs to: delete the record whose
+ * hash is id_hash (64 hex digits, either case, as crumb_user_sessions
+ * and crumb_store_scan give it), checked live at now (0: time()) first.
+ * CRUMB_E_INVAL for a NULL store or a malformed id_hash (checked before
+ * the store is asked); CRUMB_E_NOT_FOUND when no live record has that
+ * hash (an expired one is left to crumb_store_purge).  A request that
+ * holds the session meanwhile finds it gone at its next write and ends
+ * it (see crumb_user_logout_all). */
+int crumb_store_revoke(crumb_store *store, const char *id_hash, int64_t now);
 
 /* ------------------------------------------------------------------ */
 /* Configuration: one per process, shared by all requests.            */

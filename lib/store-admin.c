@@ -1,5 +1,6 @@
 /* The administration calls on a store (crumbctl): counts, a walk over
- * the live records in pages, and copying a record in as it is.  Each
+ * the live records in pages, copying a record in as it is, and signing
+ * one session out by its hash.  Each
  * checks its arguments, then hands over to the backend's optional op. */
 #include <string.h>
 #include <time.h>
@@ -131,4 +132,19 @@ crumb_store_import(crumb_store *st, const uint8_t *hash,
 	if (written != NULL)
 		*written = rc == CRUMB_OK ? w : 0;
 	return rc;
+}
+
+CRUMB_API int
+crumb_store_revoke(crumb_store *st, const char *id_hash, int64_t now)
+{
+	uint8_t hash[CRUMB_HASH_LEN];
+	crumb_record rec;
+	int rc;
+
+	if (st == NULL || id_hash == NULL || !crumb_hash_parse(id_hash, hash) ||
+	    !pick_now(&now))
+		return CRUMB_E_INVAL;
+	if ((rc = st->ops->load(st->ctx, hash, now, &rec)) != CRUMB_OK)
+		return rc;
+	return st->ops->remove(st->ctx, hash);
 }

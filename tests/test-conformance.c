@@ -404,6 +404,22 @@ check_touch(void)
 
 /* ---- purge --------------------------------------------------------- */
 
+struct progress {
+	uint64_t *seen;
+	unsigned calls;
+};
+
+static int
+on_batch(uint64_t deleted, void *ud)
+{
+	struct progress *p = ud;
+
+	if (p->calls < 8)
+		p->seen[p->calls] = deleted;
+	p->calls++;
+	return 0;
+}
+
 static void
 check_purge(void)
 {
@@ -443,7 +459,8 @@ check_purge(void)
 		CHECK(state_is(&r, "{\"y\":1}"));
 	}
 
-	TEST("crumb_store_purge: batches of 2 count 5; expires == now goes");
+	TEST("crumb_store_purge_v2: batches of 2 count 5, progress after each; "
+	    "expires == now goes");
 	for (i = 0; i < 4; i++) {
 		rand_hash(old[i]);
 		CHECK_OK(ops->create(ctx, old[i], "{}", 2, NULL, base,
@@ -451,8 +468,16 @@ check_purge(void)
 	}
 	rand_hash(old[4]);
 	CHECK_OK(ops->create(ctx, old[4], "{}", 2, NULL, base, mid));
-	CHECK_OK(crumb_store_purge(st1, mid, 2, &n));
-	CHECK(n == 5);
+	{
+		uint64_t seen[8];
+		struct progress p = { seen, 0 };
+
+		CHECK_OK(crumb_store_purge_v2(st1, mid, 2, on_batch, &p, &n));
+		CHECK(n == 5);
+		/* After each batch: 2, 4, then the last (1, so done). */
+		CHECK(p.calls == 3 && seen[0] == 2 && seen[1] == 4 &&
+		    seen[2] == 5);
+	}
 	CHECK_OK(crumb_store_purge(st1, mid, 2, &n));
 	CHECK(n == 0);
 	for (i = 0; i < 3; i++)
@@ -783,6 +808,27 @@ check_admin(void)
 	CHECK_RC(crumb_store_import(st1, hx, &in, t, &written), CRUMB_E_INVAL);
 	CHECK(written == 0);
 	CHECK_RC(load_at(hx, t, &r), CRUMB_E_NOT_FOUND);
+
+	TEST("crumb_store_revoke: a live record by its hash, either case");
+	{
+		char hex[65], bad[65];
+
+		for (i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02X", w.hash[0][i]);
+		CHECK_OK(crumb_store_revoke(st1, hex, t));
+		CHECK_RC(load_at(w.hash[0], t, &r), CRUMB_E_NOT_FOUND);
+		CHECK_RC(crumb_store_revoke(st1, hex, t), CRUMB_E_NOT_FOUND);
+		CHECK_OK(load_at(w.hash[1], t, &r));
+		for (i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", w.hash[7][i]);
+		CHECK_RC(crumb_store_revoke(st1, hex, t), CRUMB_E_NOT_FOUND);
+		memcpy(bad, hex, sizeof(bad));
+		bad[63] = 'g';
+		CHECK_RC(crumb_store_revoke(st1, bad, t), CRUMB_E_INVAL);
+		bad[63] = '\0';
+		CHECK_RC(crumb_store_revoke(st1, bad, t), CRUMB_E_INVAL);
+		CHECK_RC(crumb_store_revoke(st1, NULL, t), CRUMB_E_INVAL);
+	}
 
 	for (i = 0; i < ADM_N; i++)
 		CHECK_OK(ops->remove(ctx, w.hash[i]));
