@@ -106,9 +106,9 @@ ctl_migrate(const ctl_opts *o, int argc, char **argv)
 	if (strcmp(from, to) == 0)
 		return ctl_usage("migrate", usage, "--from and --to name the "
 		    "same store");
-	if ((rc = ctl_open("migrate", from, NULL, 0, &src)) != 0)
+	if ((rc = ctl_open("migrate", from, 0, &src)) != 0)
 		return rc;
-	if ((rc = ctl_open("migrate", to, NULL, 1, &dst)) != 0) {
+	if ((rc = ctl_open("migrate", to, 1, &dst)) != 0) {
 		crumb_store_free(src);
 		return rc;
 	}

@@ -58,7 +58,7 @@ ctl_purge(const ctl_opts *o, int argc, char **argv)
 	if (a.opt_val[0] != NULL && (batch = ctl_parse_count(a.opt_val[0])) == 0)
 		return ctl_usage("purge", usage, "--batch wants a positive "
 		    "number, not \"%s\"", a.opt_val[0]);
-	if ((rc = ctl_open("purge", a.o.store, NULL, 0, &st)) != 0)
+	if ((rc = ctl_open("purge", a.o.store, 0, &st)) != 0)
 		return rc;
 	p.show = a.o.tty && !a.o.quiet;
 	p.start = p.last = ctl_clock();

@@ -61,7 +61,7 @@ ctl_stats(const ctl_opts *o, int argc, char **argv)
 	if ((rc = ctl_start(&a, o, argc, argv, NULL, 0, usage, 0, 0, 1)) >= 0)
 		return rc;
 	ctl_args_free(&a);
-	if ((rc = ctl_open("stats", a.o.store, NULL, 0, &st)) != 0)
+	if ((rc = ctl_open("stats", a.o.store, 0, &st)) != 0)
 		return rc;
 	rc = crumb_store_stats(st, (int64_t)time(NULL), &c);
 	if (rc != CRUMB_OK) {

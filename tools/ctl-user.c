@@ -119,7 +119,7 @@ ctl_list(const ctl_opts *o, int argc, char **argv)
 	if (!user_ok(user))
 		return ctl_usage("list", list_usage, "not a user name: 1 to %d "
 		    "bytes of UTF-8 without control characters", CRUMB_USER_MAX);
-	if ((rc = ctl_open("list", a.o.store, NULL, 0, &st)) != 0)
+	if ((rc = ctl_open("list", a.o.store, 0, &st)) != 0)
 		return rc;
 	if ((rc = config_on("list", st, &cfg)) != 0) {
 		crumb_store_free(st);
@@ -200,7 +200,7 @@ ctl_revoke(const ctl_opts *o, int argc, char **argv)
 		return ctl_usage("revoke", revoke_usage, "not a user name: 1 to "
 		    "%d bytes of UTF-8 without control characters",
 		    CRUMB_USER_MAX);
-	if ((rc = ctl_open("revoke", a.o.store, NULL, 0, &st)) != 0)
+	if ((rc = ctl_open("revoke", a.o.store, 0, &st)) != 0)
 		return rc;
 	if (hash != NULL) {
 		rc = crumb_store_revoke(st, hash, (int64_t)time(NULL));

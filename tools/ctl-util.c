@@ -243,24 +243,21 @@ ctl_why(crumb_store *st, int rc)
 }
 
 int
-ctl_open(const char *cmd, const char *url, const char *what, int may_create,
-    crumb_store **out)
+ctl_open(const char *cmd, const char *url, int may_create, crumb_store **out)
 {
 	char why[512], *path = NULL;
-	const char *name;
+	const char *name = ctl_store_name(url);
 	struct stat st;
 	enum kind k;
 	int rc;
 
 	*out = NULL;
 	k = classify(url, &path);
-	name = what != NULL ? what : ctl_store_name(url);
 	if (k == K_FILE && path != NULL && !may_create &&
 	    stat(path, &st) != 0) {
 		int err = errno;
 
-		rc = ctl_fail(cmd, "%s: %s", what != NULL ? what : path,
-		    strerror(err));
+		rc = ctl_fail(cmd, "%s: %s", path, strerror(err));
 		free(path);
 		return rc;
 	}

@@ -70,11 +70,10 @@ int ctl_fail(const char *cmd, const char *fmt, ...)
 
 /* Open the store url names (may_create: a SQLite file that does not
  * exist yet is created; otherwise it is an error, so that a mistyped
- * path never makes an empty store).  what names the store in messages
- * ("--to store"), or NULL for the store's own name.  Returns 0, or
- * 1 with the reason printed (never a password). */
-int ctl_open(const char *cmd, const char *url, const char *what,
-    int may_create, crumb_store **out);
+ * path never makes an empty store).  Returns 0, or 1 with the reason
+ * printed (never a password). */
+int ctl_open(const char *cmd, const char *url, int may_create,
+    crumb_store **out);
 /* A name for url fit to print: the SQLite file's path, "memory:", or
  * for a server "the PostgreSQL store" (its URL may hold a password).
  * Borrowed from url or static. */
