@@ -9,6 +9,8 @@
 # errors and --help of every command, and no session ID or cookie in
 # any output.  The progress line of purge is checked on a pseudo-terminal.
 # Run by make check (top_builddir set) or by hand: tests/test-crumbctl.sh BUILD_DIR
+# "check && ok || fail" is meant (SC2015).
+# shellcheck disable=SC2015
 set -uo pipefail
 BUILD=$(cd "${1:-${top_builddir:-.}}" && pwd) || exit 1
 TOP=$(cd "${top_srcdir:-$(dirname "$0")/..}" && pwd) || exit 1
@@ -53,7 +55,7 @@ make_session() {
 	read -r cookie id hash <<< "$line"
 	printf '%s\n%s\n' "$id" "${cookie#id=}" >> secrets
 	# The ID as base64 and base64url too, however it might leak.
-	# shellcheck disable=SC2059
+	# shellcheck disable=SC2059,SC2001
 	printf "$(echo "$id" | sed 's/../\\x&/g')" > id.bin
 	{ base64 -w0 < id.bin | tr -d '='; echo
 	  basenc --base64url -w0 < id.bin | tr -d '='; echo; } >> secrets
@@ -203,6 +205,10 @@ print(" ".join(x["hash"] for x in j), j[2]["label"], j[0]["expires"] - j[0]["cre
 	for h in $a1 $a2 $a3 $b1 $b2 $anon; do
 		run 0 "$FIX" "$url" show "$(cat "cookie.$h")" &&
 			grep -q "^user=" out || fail "$name: session $h lost by the purge"
+	done
+	for h in $ax1 $ax2 $cx; do
+		run 0 "$FIX" "$url" show "$(cat "cookie.$h")" && [ "$(cat out)" = none ] ||
+			fail "$name: expired session $h still opens"
 	done
 	run 0 "$CTL" --store "$url" purge --json &&
 		[ "$(json 'j["purged"]')" = 0 ] &&
