@@ -313,6 +313,8 @@ int crumb_session_usable(const crumb_session *s);
 int64_t crumb_session_ttl(const crumb_session *s);
 int crumb_session_persistent(const crumb_session *s);
 int crumb_session_ensure_id(crumb_session *s);
+/* Non-zero for a user crumb_session_set_user takes. */
+int crumb_user_valid(const char *user);
 
 /* ---- finish.c ---- */
 int crumb_session_client_fits(crumb_session *s, const cJSON *client);
@@ -341,6 +343,9 @@ void crumb_record_keep(crumb_session *s, cJSON *map, crumb_shared *sh,
 void crumb_record_release(crumb_session *s);
 
 /* ---- user.c ---- */
+/* 64 hex digits (either case) into CRUMB_HASH_LEN bytes; 0 when hex is
+ * anything else. */
+int crumb_hash_parse(const char *hex, uint8_t *out);
 /* A label as listings show it (crumb_session_set_label's rules) into
  * out, CRUMB_LABEL_MAX + 1 bytes; CRUMB_E_INVAL (out "") when in is not
  * valid UTF-8.  NULL is "". */

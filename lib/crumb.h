@@ -57,8 +57,9 @@ typedef enum crumb_err {
 	CRUMB_E_PARSE,        /* malformed input (form body, request body, JSON) */
 	CRUMB_E_IO,           /* reading the request body or writing the headers failed */
 	CRUMB_E_NOKEY,        /* no current key configured */
-	CRUMB_E_KEYFILE       /* key file missing, unreadable, malformed or
+	CRUMB_E_KEYFILE,      /* key file missing, unreadable, malformed or
 	                       * open to others (see crumb_config_errmsg) */
+	CRUMB_E_UNSUPPORTED   /* the store lacks this optional operation */
 } crumb_err;
 
 /* Static English text for a code; never NULL. */
@@ -104,6 +105,24 @@ typedef struct crumb_session_info {
 } crumb_session_info;
 
 typedef int (*crumb_info_fn)(const crumb_session_info *info, void *ud);
+
+/* What a store holds, for crumb_store_stats. */
+typedef struct crumb_store_counts {
+	uint64_t records;    /* every record held, expired or not */
+	uint64_t live;       /* records with expires > now */
+	uint64_t expired;    /* expires <= now, not purged yet (records - live) */
+	uint64_t users;      /* distinct users of the live records (NULL
+	                      * users not counted) */
+	int64_t bytes;       /* the store's size on disk or in the database,
+	                      * -1 when the store cannot tell */
+} crumb_store_counts;
+
+/* One record handed to a crumb_store_scan callback: hash is its
+ * CRUMB_HASH_LEN bytes, rec every field (label NULL or "" when none).
+ * Both are the store's for the call only: copy what you keep.  Return
+ * 0 to go on, non-zero to stop.  fn must not call the store. */
+typedef int (*crumb_scan_fn)(const uint8_t *hash, const crumb_record *rec,
+    void *ud);
 
 /*
  * Backend operations: what a store must do, written for whoever
@@ -266,6 +285,47 @@ typedef struct crumb_store_ops {
 	 * may be labelled or be NOT_FOUND); other failures as for
 	 * update. */
 	int (*set_label)(void *ctx, const uint8_t *hash, const char *label);
+	/*
+	 * The operations below are for administration (crumbctl), not for
+	 * requests; the core never calls them.  Each is optional: NULL
+	 * makes its public wrapper return CRUMB_E_UNSUPPORTED.  None of
+	 * them is called inside lock..unlock.
+	 */
+	/* Count, at now, in one consistent read (one statement or
+	 * snapshot, so live + expired == records): every record, the live
+	 * ones (expires > now), the expired ones not purged yet, and the
+	 * distinct users (byte-equal) among the live records; bytes is
+	 * what the store occupies (SQLite: the database file plus its log;
+	 * PostgreSQL: pg_total_relation_size of the table, indexes
+	 * included), or -1 when it cannot tell.  On failure out is
+	 * undefined. */
+	int (*stats)(void *ctx, int64_t now, crumb_store_counts *out);
+	/* One page of a walk over the live records: call fn, in ascending
+	 * order of hash (compared as bytes, memcmp), for each record with
+	 * expires > now whose hash is greater than after (NULL: from the
+	 * first), at most max (>= 1) of them, and set *seen to the number
+	 * of calls made.  Stop at once, returning CRUMB_OK, when fn
+	 * returns non-zero (that call counts in *seen).  The page is one
+	 * short read of its own (no lock or snapshot held past the call),
+	 * so a walk of a million records holds one page at a time;
+	 * crumb_store_scan calls it again after the last hash seen while
+	 * *seen == max.  The record passed to fn is borrowed for that call
+	 * only; fn does not call the store.  On failure *seen is the
+	 * number of calls made before it. */
+	int (*scan)(void *ctx, const uint8_t *after, int64_t now, unsigned max,
+	    crumb_scan_fn fn, void *ud, unsigned *seen);
+	/* Store rec under hash exactly as given (state byte for byte with
+	 * state_len, user, version, created, last_seen, expires and, when
+	 * set_label is implemented, label: NULL or "" for none), unless a
+	 * live record (expires > now) holds hash with a version >=
+	 * rec->version: then nothing changes and *written is 0.  Else an
+	 * absent record is inserted, and an expired one or a live one of
+	 * an older version is replaced whole; *written is 1.  All or
+	 * nothing, one atomic step (two importers of one hash never both
+	 * insert, nor leave a half-written record).  The caller has
+	 * checked rec (crumb_store_import).  *written is 0 on failure. */
+	int (*import)(void *ctx, const uint8_t *hash, const crumb_record *rec,
+	    int64_t now, int *written);
 } crumb_store_ops;
 
 /* Wrap a backend.  ops is borrowed (keep it static); ctx is owned and
@@ -394,6 +454,67 @@ int crumb_store_open(const char *url, crumb_store **out, char *errbuf,
  * own transaction so that other requests interleave.  now 0 = time(). */
 int crumb_store_purge(crumb_store *store, int64_t now, unsigned batch,
     uint64_t *deleted);
+/* The same, calling fn (when not NULL) after each batch with the
+ * number deleted so far (after the last batch too, then with the
+ * total).  fn returning non-zero stops the purge after that batch,
+ * and that value is returned (*deleted holds what was deleted).  For a
+ * progress line; fn must not call the store. */
+typedef int (*crumb_purge_fn)(uint64_t deleted, void *ud);
+int crumb_store_purge_v2(crumb_store *store, int64_t now, unsigned batch,
+    crumb_purge_fn fn, void *ud, uint64_t *deleted);
+
+/* Administration: what crumbctl uses.  now 0 = time(); otherwise now
+ * is unix seconds, 1..year 9999 (else CRUMB_E_INVAL).  A store whose
+ * ops lack the operation returns CRUMB_E_UNSUPPORTED; store failures
+ * as the store reports them (detail in crumb_store_errmsg). */
+
+/* Fill *out with the store's counts at now (see crumb_store_counts).
+ * CRUMB_E_INVAL for a NULL store or out.  On failure *out is zeroed
+ * with bytes -1. */
+int crumb_store_stats(crumb_store *store, int64_t now,
+    crumb_store_counts *out);
+
+/* Call fn once for each record live at now (expires > now), in
+ * ascending order of hash, reading batch records at a time (0: 500),
+ * each batch a short read of its own, so that a walk over a million
+ * records neither holds them all in memory nor keeps the store locked.
+ * Stops when fn returns non-zero and returns that value; otherwise
+ * CRUMB_OK, or the store's error (fn has then seen part of the
+ * records).  A record that stays unchanged during the walk is seen
+ * exactly once; one created, removed or renamed (its ID cycled)
+ * meanwhile may be seen or not, a renamed one under either hash or
+ * both.  fn must not call the store.  CRUMB_E_INVAL for a NULL store
+ * or fn. */
+int crumb_store_scan(crumb_store *store, int64_t now, unsigned batch,
+    crumb_scan_fn fn, void *ud);
+
+/* Copy a record into the store under hash, as it is (version, created,
+ * last_seen and expires included: the session goes on where it was),
+ * for moving sessions from one store to another
+ * (crumb_store_scan on one, crumb_store_import on the other).  A live
+ * record already there at the same or a newer version is left alone
+ * and *written (may be NULL) is 0: importing twice changes nothing.
+ * Otherwise the record is written whole (replacing an expired one, or
+ * a live one of an older version) and *written is 1.  CRUMB_E_INVAL,
+ * checked before the store is asked, for NULL store, hash or rec, a
+ * NULL state or one over 64 MiB, a user that crumb_session_set_user
+ * refuses, a version below 1, times outside 0..year 9999, created
+ * after last_seen, an expires not after now (the record would be gone
+ * at once), or a label that is not valid UTF-8 or longer than
+ * CRUMB_LABEL_MAX bytes.  A store that keeps no labels drops the
+ * label. */
+int crumb_store_import(crumb_store *store, const uint8_t *hash,
+    const crumb_record *rec, int64_t now, int *written);
+
+/* Sign out one session, whoever it belongs to: delete the record whose
+ * hash is id_hash (64 hex digits, either case, as crumb_user_sessions
+ * and crumb_store_scan give it), checked live at now (0: time()) first.
+ * CRUMB_E_INVAL for a NULL store or a malformed id_hash (checked before
+ * the store is asked); CRUMB_E_NOT_FOUND when no live record has that
+ * hash (an expired one is left to crumb_store_purge).  A request that
+ * holds the session meanwhile finds it gone at its next write and ends
+ * it (see crumb_user_logout_all). */
+int crumb_store_revoke(crumb_store *store, const char *id_hash, int64_t now);
 
 /* ------------------------------------------------------------------ */
 /* Configuration: one per process, shared by all requests.            */

@@ -23,6 +23,7 @@ static const char *const messages[] = {
 	[CRUMB_E_NOKEY] = "no session key configured",
 	[CRUMB_E_KEYFILE] =
 	    "key file missing, unreadable, malformed or open to other users",
+	[CRUMB_E_UNSUPPORTED] = "the session store does not support this operation",
 };
 
 CRUMB_API const char *

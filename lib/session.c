@@ -271,8 +271,8 @@ crumb_session_cycle_id(crumb_session *s)
 
 /* A user name goes into an indexed column and into listings: 1 to
  * CRUMB_USER_MAX bytes of UTF-8 without control characters. */
-static int
-user_valid(const char *user)
+int
+crumb_user_valid(const char *user)
 {
 	size_t n = strlen(user), i;
 
@@ -290,7 +290,7 @@ crumb_session_set_user(crumb_session *s, const char *user)
 	char *copy = NULL;
 	int rc;
 
-	if (s == NULL || (user != NULL && !user_valid(user)))
+	if (s == NULL || (user != NULL && !crumb_user_valid(user)))
 		return CRUMB_E_INVAL;
 	if ((rc = crumb_session_load(s)) != CRUMB_OK)
 		return rc;

@@ -316,6 +316,150 @@ m_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
 	return CRUMB_OK;
 }
 
+static int
+by_user(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
+m_stats(void *ctx, int64_t now, crumb_store_counts *out)
+{
+	mstore *m = ctx;
+	const char **users = NULL;
+	size_t b, n = 0, cap = 0, i;
+	mrec *r;
+
+	memset(out, 0, sizeof(*out));
+	out->bytes = -1;        /* the heap's share is not this store's to tell */
+	for (b = 0; b < BUCKETS; b++) {
+		for (r = m->bucket[b]; r != NULL; r = r->next) {
+			out->records++;
+			if (r->expires <= now)
+				continue;
+			out->live++;
+			if (r->user == NULL)
+				continue;
+			if (n == cap) {
+				size_t c = cap ? 2 * cap : 64;
+				const char **p = realloc(users, c * sizeof(*p));
+
+				if (p == NULL) {
+					free(users);
+					return CRUMB_E_NOMEM;
+				}
+				users = p;
+				cap = c;
+			}
+			users[n++] = r->user;
+		}
+	}
+	out->expired = out->records - out->live;
+	if (n > 1)
+		qsort(users, n, sizeof(*users), by_user);
+	for (i = 0; i < n; i++)
+		if (i == 0 || strcmp(users[i - 1], users[i]) != 0)
+			out->users++;
+	free(users);
+	return CRUMB_OK;
+}
+
+static int
+by_hash(const void *a, const void *b)
+{
+	return memcmp((*(const mrec *const *)a)->hash,
+	    (*(const mrec *const *)b)->hash, CRUMB_HASH_LEN);
+}
+
+/* A page: the live records after after, sorted, the first max of them
+ * (this store is for tests: it sorts all of them for each page). */
+static int
+m_scan(void *ctx, const uint8_t *after, int64_t now, unsigned max,
+    crumb_scan_fn fn, void *ud, unsigned *seen)
+{
+	mstore *m = ctx;
+	mrec *r, **list = NULL;
+	size_t b, n = 0, cap = 0, i;
+
+	*seen = 0;
+	for (b = 0; b < BUCKETS; b++) {
+		for (r = m->bucket[b]; r != NULL; r = r->next) {
+			if (r->expires <= now || (after != NULL &&
+			    memcmp(r->hash, after, CRUMB_HASH_LEN) <= 0))
+				continue;
+			if (n == cap) {
+				size_t c = cap ? 2 * cap : 64;
+				mrec **p = realloc(list, c * sizeof(*p));
+
+				if (p == NULL) {
+					free(list);
+					return CRUMB_E_NOMEM;
+				}
+				list = p;
+				cap = c;
+			}
+			list[n++] = r;
+		}
+	}
+	if (n > 1)
+		qsort(list, n, sizeof(*list), by_hash);
+	for (i = 0; i < n && i < max; i++) {
+		crumb_record rec;
+
+		r = list[i];
+		rec.state = r->state;
+		rec.state_len = r->len;
+		rec.user = r->user;
+		rec.version = r->version;
+		rec.created = r->created;
+		rec.last_seen = r->last_seen;
+		rec.expires = r->expires;
+		rec.label = r->label;
+		(*seen)++;
+		if (fn(r->hash, &rec, ud) != 0)
+			break;
+	}
+	free(list);
+	return CRUMB_OK;
+}
+
+static int
+m_import(void *ctx, const uint8_t *hash, const crumb_record *rec,
+    int64_t now, int *written)
+{
+	mstore *m = ctx;
+	mrec **pp = slot(m, hash), *r;
+	int fresh = *pp == NULL;
+
+	*written = 0;
+	if (!fresh && (*pp)->expires > now && (*pp)->version >= rec->version)
+		return CRUMB_OK;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return CRUMB_E_NOMEM;
+	if (set_text(&r->state, rec->state, rec->state_len) != CRUMB_OK ||
+	    (rec->user != NULL && set_text(&r->user, rec->user,
+	    strlen(rec->user)) != CRUMB_OK) ||
+	    (rec->label != NULL && rec->label[0] != '\0' &&
+	    set_text(&r->label, rec->label, strlen(rec->label)) != CRUMB_OK)) {
+		rec_free(r);
+		return CRUMB_E_NOMEM;
+	}
+	memcpy(r->hash, hash, CRUMB_HASH_LEN);
+	r->len = rec->state_len;
+	r->version = rec->version;
+	r->created = rec->created;
+	r->last_seen = rec->last_seen;
+	r->expires = rec->expires;
+	/* In the old record's place in its chain. */
+	if (!fresh) {
+		r->next = (*pp)->next;
+		rec_free(*pp);
+	}
+	*pp = r;
+	*written = 1;
+	return CRUMB_OK;
+}
+
 static const char *
 m_errmsg(void *ctx)
 {
@@ -341,7 +485,7 @@ m_close(void *ctx)
 static const crumb_store_ops memory_ops = {
 	m_create, m_load, m_update, m_touch, m_remove, m_change_id, m_purge,
 	m_user_remove, m_user_list, m_errmsg, m_close, NULL, NULL,
-	m_set_label,
+	m_set_label, m_stats, m_scan, m_import,
 };
 
 CRUMB_API int

@@ -57,7 +57,7 @@ crumb_store_postgres_open(const char *conninfo, int timeout_ms,
 #define GRACE_MS 1000
 /* pg_advisory_xact_lock key serializing schema creation ("crumb"). */
 #define SCHEMA_LOCK "426883933538"
-#define MAX_PARAMS 7
+#define MAX_PARAMS 9
 
 enum {
 	Q_LOAD, Q_LOCK, Q_CREATE, Q_UPDATE, Q_TOUCH, Q_REMOVE, Q_CHANGE_ID,
@@ -806,6 +806,150 @@ pg_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
 	return CRUMB_OK;
 }
 
+/* ---- administration (crumbctl): unprepared, one round trip each ---- */
+
+/* The counts in one statement, one snapshot: live + expired ==
+ * records. */
+static const char stats_sql[] = "SELECT count(*), "
+    "count(*) FILTER (WHERE expires > $1::bigint), "
+    "count(DISTINCT \"user\") FILTER (WHERE expires > $1::bigint), "
+    "pg_total_relation_size('crumb_sessions'::regclass) "
+    "FROM crumb_sessions";
+/* A range of the primary key: each page starts where the last ended. */
+static const char scan_sql[] = "SELECT id, state, \"user\", version, "
+    "created, last_seen, expires, label FROM crumb_sessions WHERE "
+    "id > $1::bytea AND expires > $2::bigint AND length(id) = 32 "
+    "ORDER BY id LIMIT $3::bigint";
+/* Inserted, or an expired or older record replaced; a live one at the
+ * same or a newer version kept (no row: "INSERT 0 0"). */
+static const char import_sql[] = "INSERT INTO crumb_sessions (id, state, "
+    "version, \"user\", created, last_seen, expires, label) VALUES "
+    "($1::bytea, $2::text, $3::bigint, $4::text, $5::bigint, $6::bigint, "
+    "$7::bigint, $8::text) ON CONFLICT (id) DO UPDATE SET "
+    "state = EXCLUDED.state, version = EXCLUDED.version, "
+    "\"user\" = EXCLUDED.\"user\", created = EXCLUDED.created, "
+    "last_seen = EXCLUDED.last_seen, expires = EXCLUDED.expires, "
+    "label = EXCLUDED.label WHERE crumb_sessions.expires <= $9::bigint "
+    "OR crumb_sessions.version < EXCLUDED.version";
+
+/* Run sql (not prepared); a read (retry != 0) gets one more try on a
+ * new connection when the one it used broke under it. */
+static int
+run_sql(pstore *ps, const char *sql, const params *p, int retry,
+    PGresult **out)
+{
+	int rc, tries = retry ? 2 : 1;
+
+	do {
+		*out = NULL;
+		ps->dropped = 0;
+		if ((rc = ready(ps)) != CRUMB_OK)
+			return rc;
+		if (!PQsendQueryParams(ps->conn, sql, p->n, NULL, p->v, p->len,
+		    p->fmt, 1))
+			return fail(ps, NULL);
+		rc = collect(ps, mono_ms() + ps->timeout_ms + GRACE_MS, out);
+	} while (rc == CRUMB_E_CANTOPEN && ps->dropped && --tries > 0);
+	return rc;
+}
+
+static int
+pg_stats(void *ctx, int64_t now, crumb_store_counts *out)
+{
+	pstore *ps = ctx;
+	params p = { .n = 0 };
+	PGresult *r;
+	int rc;
+
+	p_int(&p, now);
+	if ((rc = run_sql(ps, stats_sql, &p, 1, &r)) != CRUMB_OK)
+		return rc;
+	if (PQntuples(r) != 1 || PQnfields(r) != 4) {
+		PQclear(r);
+		crumb_fmt(ps->msg, sizeof(ps->msg), "postgresql: unexpected "
+		    "answer to the counts");
+		return CRUMB_E_STORE;
+	}
+	out->records = (uint64_t)col_int(r, 0, 0);
+	out->live = (uint64_t)col_int(r, 0, 1);
+	out->expired = out->records - out->live;
+	out->users = (uint64_t)col_int(r, 0, 2);
+	out->bytes = PQgetisnull(r, 0, 3) ? -1 : col_int(r, 0, 3);
+	PQclear(r);
+	return CRUMB_OK;
+}
+
+static int
+pg_scan(void *ctx, const uint8_t *after, int64_t now, unsigned max,
+    crumb_scan_fn fn, void *ud, unsigned *seen)
+{
+	pstore *ps = ctx;
+	params p = { .n = 0 };
+	PGresult *r;
+	int rc, i;
+
+	*seen = 0;
+	/* The empty bytea sorts before every hash. */
+	p_bytes(&p, after != NULL ? (const void *)after : "",
+	    after != NULL ? CRUMB_HASH_LEN : 0);
+	p_int(&p, now);
+	p_int(&p, max);
+	if ((rc = run_sql(ps, scan_sql, &p, 1, &r)) != CRUMB_OK)
+		return rc;
+	if (PQnfields(r) != 8) {
+		PQclear(r);
+		crumb_fmt(ps->msg, sizeof(ps->msg), "postgresql: unexpected "
+		    "answer to the scan");
+		return CRUMB_E_STORE;
+	}
+	for (i = 0; i < PQntuples(r); i++) {
+		crumb_record rec;
+
+		rec.state = PQgetvalue(r, i, 1);
+		rec.state_len = (size_t)PQgetlength(r, i, 1);
+		rec.user = col_text(r, i, 2);
+		rec.version = col_int(r, i, 3);
+		rec.created = col_int(r, i, 4);
+		rec.last_seen = col_int(r, i, 5);
+		rec.expires = col_int(r, i, 6);
+		rec.label = col_text(r, i, 7);
+		(*seen)++;
+		if (fn((const uint8_t *)PQgetvalue(r, i, 0), &rec, ud) != 0)
+			break;
+	}
+	PQclear(r);
+	return CRUMB_OK;
+}
+
+static int
+pg_import(void *ctx, const uint8_t *hash, const crumb_record *rec,
+    int64_t now, int *written)
+{
+	pstore *ps = ctx;
+	params p = { .n = 0 };
+	const char *label = rec->label;
+	PGresult *r;
+	int rc;
+
+	*written = 0;
+	if (label != NULL && *label == '\0')
+		label = NULL;
+	p_hash(&p, hash);
+	p_text(&p, rec->state, rec->state_len);
+	p_int(&p, rec->version);
+	p_text(&p, rec->user, rec->user != NULL ? strlen(rec->user) : 0);
+	p_int(&p, rec->created);
+	p_int(&p, rec->last_seen);
+	p_int(&p, rec->expires);
+	p_text(&p, label, label != NULL ? strlen(label) : 0);
+	p_int(&p, now);
+	if ((rc = run_sql(ps, import_sql, &p, 0, &r)) != CRUMB_OK)
+		return rc;
+	*written = strtoull(PQcmdTuples(r), NULL, 10) == 1;
+	PQclear(r);
+	return CRUMB_OK;
+}
+
 /* BEGIN and the row's lock in one pipeline: one round trip. */
 static int
 pg_lock(void *ctx, const uint8_t *hash)
@@ -933,7 +1077,7 @@ pg_close(void *ctx)
 static const crumb_store_ops postgres_ops = {
 	pg_create, pg_load, pg_update, pg_touch, pg_remove, pg_change_id,
 	pg_purge, pg_user_remove, pg_user_list, pg_errmsg, pg_close, pg_lock,
-	pg_unlock, pg_set_label,
+	pg_unlock, pg_set_label, pg_stats, pg_scan, pg_import,
 };
 
 /* ---- connection parameters ---- */

@@ -67,8 +67,35 @@ static const char *const sql[Q_COUNT] = {
 	[Q_SET_LABEL] = "UPDATE crumb_sessions SET label = ?2 WHERE id = ?1",
 };
 
+/* Administration (crumbctl): prepared at their first use, so that a
+ * worker's open stays as it is. */
+enum { A_STATS, A_SCAN, A_IMPORT, A_COUNT };
+
+static const char *const admin_sql[A_COUNT] = {
+	/* One statement: one snapshot, so the counts agree. */
+	[A_STATS] = "SELECT count(*), coalesce(sum(expires > ?1), 0), "
+	    "(SELECT count(DISTINCT user) FROM crumb_sessions "
+	    "WHERE expires > ?1 AND user IS NOT NULL) FROM crumb_sessions",
+	/* A range of the primary key: each page starts where the last
+	 * one ended, without OFFSET. */
+	[A_SCAN] = "SELECT id, state, user, version, created, last_seen, "
+	    "expires, label FROM crumb_sessions WHERE id > coalesce(?1, x'') "
+	    "AND expires > ?2 AND length(id) = 32 ORDER BY id LIMIT ?3",
+	/* One statement: inserted, or an expired or older record replaced,
+	 * or (no change) a live one at the same or a newer version kept. */
+	[A_IMPORT] = "INSERT INTO crumb_sessions (id, state, version, user, "
+	    "created, last_seen, expires, label) VALUES (?1, ?2, ?3, ?4, ?5, "
+	    "?6, ?7, ?8) ON CONFLICT(id) DO UPDATE SET state = excluded.state, "
+	    "version = excluded.version, user = excluded.user, "
+	    "created = excluded.created, last_seen = excluded.last_seen, "
+	    "expires = excluded.expires, label = excluded.label "
+	    "WHERE crumb_sessions.expires <= ?9 OR "
+	    "crumb_sessions.version < excluded.version",
+};
+
 typedef struct sstore {
 	sqlite3 *db;
+	sqlite3_stmt *admin[A_COUNT]; /* NULL until first used */
 	int busy_ms;
 	struct timespec busy_since;   /* first retry of the current wait */
 	sqlite3_stmt *q[Q_COUNT];
@@ -436,6 +463,138 @@ s_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
 	return rc;
 }
 
+/* Statement ai of the administration set, prepared now if need be. */
+static sqlite3_stmt *
+admin(sstore *ss, int ai)
+{
+	int rc;
+
+	if (ss->admin[ai] == NULL && (rc = sqlite3_prepare_v2(ss->db,
+	    admin_sql[ai], -1, &ss->admin[ai], NULL)) != SQLITE_OK) {
+		(void)fail(ss, rc);
+		ss->admin[ai] = NULL;
+	}
+	return ss->admin[ai];
+}
+
+/* Bytes of path, 0 when it does not exist. */
+static int64_t
+file_bytes(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+static int
+s_stats(void *ctx, int64_t now, crumb_store_counts *out)
+{
+	sstore *ss = ctx;
+	sqlite3_stmt *q = admin(ss, A_STATS);
+	const char *file;
+	char *wal;
+	int rc;
+
+	if (q == NULL)
+		return CRUMB_E_STORE;
+	sqlite3_bind_int64(q, 1, now);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		out->records = (uint64_t)sqlite3_column_int64(q, 0);
+		out->live = (uint64_t)sqlite3_column_int64(q, 1);
+		out->expired = out->records - out->live;
+		out->users = (uint64_t)sqlite3_column_int64(q, 2);
+		rc = CRUMB_OK;
+	} else {
+		rc = fail(ss, rc);
+	}
+	sqlite3_reset(q);
+	if (rc != CRUMB_OK)
+		return rc;
+	out->bytes = -1;
+	file = sqlite3_db_filename(ss->db, "main");
+	if (file != NULL && *file != '\0') {
+		if ((wal = sqlite3_mprintf("%s-wal", file)) == NULL)
+			return CRUMB_E_NOMEM;
+		out->bytes = file_bytes(file) + file_bytes(wal);
+		sqlite3_free(wal);
+	}
+	return CRUMB_OK;
+}
+
+static int
+s_scan(void *ctx, const uint8_t *after, int64_t now, unsigned max,
+    crumb_scan_fn fn, void *ud, unsigned *seen)
+{
+	sstore *ss = ctx;
+	sqlite3_stmt *q = admin(ss, A_SCAN);
+	int rc;
+
+	*seen = 0;
+	if (q == NULL)
+		return CRUMB_E_STORE;
+	if (after != NULL)
+		bind_hash(q, 1, after);
+	else
+		sqlite3_bind_null(q, 1);
+	sqlite3_bind_int64(q, 2, now);
+	sqlite3_bind_int64(q, 3, max);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const uint8_t *h = sqlite3_column_blob(q, 0);
+		crumb_record rec;
+
+		rec.state = (const char *)sqlite3_column_text(q, 1);
+		rec.state_len = (size_t)sqlite3_column_bytes(q, 1);
+		rec.user = (const char *)sqlite3_column_text(q, 2);
+		rec.version = sqlite3_column_int64(q, 3);
+		rec.created = sqlite3_column_int64(q, 4);
+		rec.last_seen = sqlite3_column_int64(q, 5);
+		rec.expires = sqlite3_column_int64(q, 6);
+		rec.label = (const char *)sqlite3_column_text(q, 7);
+		if (h == NULL || rec.state == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		(*seen)++;
+		if (fn(h, &rec, ud) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	rc = rc == SQLITE_DONE ? CRUMB_OK : fail(ss, rc);
+	sqlite3_reset(q);
+	return rc;
+}
+
+static int
+s_import(void *ctx, const uint8_t *hash, const crumb_record *rec,
+    int64_t now, int *written)
+{
+	sstore *ss = ctx;
+	sqlite3_stmt *q = admin(ss, A_IMPORT);
+	const char *label = rec->label;
+	int rc;
+
+	*written = 0;
+	if (q == NULL)
+		return CRUMB_E_STORE;
+	if (label != NULL && *label == '\0')
+		label = NULL;
+	bind_hash(q, 1, hash);
+	bind_text(q, 2, rec->state, rec->state_len);
+	sqlite3_bind_int64(q, 3, rec->version);
+	bind_text(q, 4, rec->user, rec->user != NULL ? strlen(rec->user) : 0);
+	sqlite3_bind_int64(q, 5, rec->created);
+	sqlite3_bind_int64(q, 6, rec->last_seen);
+	sqlite3_bind_int64(q, 7, rec->expires);
+	bind_text(q, 8, label, label != NULL ? strlen(label) : 0);
+	sqlite3_bind_int64(q, 9, now);
+	rc = run_write(ss, q);
+	if (rc == CRUMB_OK)
+		*written = sqlite3_changes(ss->db) == 1;
+	return rc;
+}
+
 /*
  * SQLite's own busy handler sleeps longer and longer (up to 100 ms a
  * time), so a writer that keeps missing the lock while others commit
@@ -563,6 +722,8 @@ s_close(void *ctx)
 		return;
 	for (i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(ss->q[i]);
+	for (i = 0; i < A_COUNT; i++)
+		sqlite3_finalize(ss->admin[i]);
 	sqlite3_close(ss->db);
 	crumb_gate_close(ss->gate);
 	free(ss->state);
@@ -609,7 +770,7 @@ s_unlock(void *ctx, int commit)
 static const crumb_store_ops sqlite_ops = {
 	s_create, s_load, s_update, s_touch, s_remove, s_change_id, s_purge,
 	s_user_remove, s_user_list, s_errmsg, s_close, s_lock, s_unlock,
-	s_set_label,
+	s_set_label, s_stats, s_scan, s_import,
 };
 
 /* *has: does the table have the label column? */

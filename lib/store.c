@@ -54,8 +54,8 @@ crumb_store_errmsg(const crumb_store *st)
 }
 
 CRUMB_API int
-crumb_store_purge(crumb_store *st, int64_t now, unsigned batch,
-    uint64_t *deleted)
+crumb_store_purge_v2(crumb_store *st, int64_t now, unsigned batch,
+    crumb_purge_fn fn, void *ud, uint64_t *deleted)
 {
 	struct timespec pause = { 0, 2000000 };
 	uint64_t total = 0, n;
@@ -74,6 +74,8 @@ crumb_store_purge(crumb_store *st, int64_t now, unsigned batch,
 		if ((rc = st->ops->purge(st->ctx, now, batch, &n)) != CRUMB_OK)
 			break;
 		total += n;
+		if (fn != NULL && (rc = fn(total, ud)) != 0)
+			break;
 		/* Let waiting writers take the lock between batches. */
 		if (n == batch)
 			nanosleep(&pause, NULL);
@@ -81,4 +83,11 @@ crumb_store_purge(crumb_store *st, int64_t now, unsigned batch,
 	if (deleted != NULL)
 		*deleted = total;
 	return rc;
+}
+
+CRUMB_API int
+crumb_store_purge(crumb_store *st, int64_t now, unsigned batch,
+    uint64_t *deleted)
+{
+	return crumb_store_purge_v2(st, now, batch, NULL, NULL, deleted);
 }

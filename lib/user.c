@@ -36,8 +36,8 @@ crumb_user_sessions(crumb_config *cfg, const char *user, crumb_info_fn fn,
 
 /* 64 hex digits (either case) into CRUMB_HASH_LEN bytes; 0 when hex is
  * anything else. */
-static int
-parse_hash(const char *hex, uint8_t *out)
+int
+crumb_hash_parse(const char *hex, uint8_t *out)
 {
 	size_t i;
 	int hi, lo;
@@ -57,7 +57,7 @@ crumb_session_is_current(crumb_session *s, const crumb_session_info *info)
 	uint8_t hash[CRUMB_HASH_LEN];
 
 	if (s == NULL || info == NULL || !s->has_rec_id ||
-	    !parse_hash(info->id_hash, hash))
+	    !crumb_hash_parse(info->id_hash, hash))
 		return 0;
 	return memcmp(hash, crumb_record_hash(s), CRUMB_HASH_LEN) == 0;
 }
@@ -107,7 +107,7 @@ crumb_user_revoke(crumb_config *cfg, const char *user, const char *id_hash)
 	uint8_t hash[CRUMB_HASH_LEN];
 
 	if (cfg == NULL || user == NULL || id_hash == NULL ||
-	    cfg->store == NULL || !parse_hash(id_hash, hash))
+	    cfg->store == NULL || !crumb_hash_parse(id_hash, hash))
 		return CRUMB_E_INVAL;
 	return revoke_hash(cfg, user, hash, crumb_now(cfg));
 }
@@ -126,7 +126,7 @@ collect(const crumb_session_info *info, void *ud)
 	struct others *o = ud;
 	uint8_t h[CRUMB_HASH_LEN];
 
-	if (!parse_hash(info->id_hash, h) ||
+	if (!crumb_hash_parse(info->id_hash, h) ||
 	    (o->keep != NULL && memcmp(h, o->keep, CRUMB_HASH_LEN) == 0))
 		return 0;
 	if (o->n == o->cap) {

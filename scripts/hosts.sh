@@ -26,8 +26,8 @@
 # stderr.  SIGINT or SIGTERM (or any part failing) stops the balancer,
 # the hosts and PostgreSQL, by PID, then the script exits.
 # CRUMB_INSECURE_COOKIE=1 in the environment reaches the guestbook.
-# Host 1 purges the shared store's expired sessions every PURGE_INTERVAL
-# seconds (default 300); the other hosts do not.
+# Expired sessions of the shared store are purged by host1's stack
+# (`crumbctl purge` every PURGE_INTERVAL seconds, default 300).
 # -h or --help prints the usage; an unknown argument exits with 2.
 # stop_all runs from a trap (SC2317); "a && b || die" is meant (SC2015).
 # shellcheck disable=SC2317,SC2015

@@ -20,10 +20,10 @@
 # CRUMB_BUSY_MS (the session store's busy timeout, default 5000), and
 # CRUMB_STORE and GB_DB when set (the session store's and the entries'
 # database URLs, e.g. a shared PostgreSQL; default the files above).
-# Expired sessions are deleted by `crumb-purge --quiet sessions.db`
-# (from the build directory's lib/) at start and then every
+# Expired sessions are deleted by `crumbctl --store STORE purge --quiet`
+# (from the build directory's tools/) at start and then every
 # PURGE_INTERVAL seconds (default 300; 0: never), as the workers' user;
-# without crumb-purge the stack runs all the same and says so.
+# without crumbctl the stack runs all the same and says so.
 # --host-name NAME (or CRUMB_HOST_NAME in the environment) marks every
 # response with "X-Host: NAME" (mod_headers), so that tests behind a
 # balancer see which host answered; without it no header is added.
@@ -185,11 +185,11 @@ install_program() {
 	PROGRAM=$RUN_DIR/bin/$PROG_NAME
 }
 
-# crumb-purge runs from a copy in run/bin, like the program.  A libtool
+# crumbctl runs from a copy in run/bin, like the program.  A libtool
 # wrapper script (a build with shared libraries) is not copied but the
 # binary it runs, with the library beside it in run/lib.
 install_purge() {
-	local src=$BUILD_DIR/tools/crumb-purge bin
+	local src=$BUILD_DIR/tools/crumbctl bin
 	if [ "$PURGE_INTERVAL" -eq 0 ]; then
 		say "PURGE_INTERVAL=0: expired sessions are not purged"
 		return 0
@@ -200,15 +200,15 @@ install_purge() {
 	fi
 	bin=$src
 	if [ "$(head -c 2 "$src")" = '#!' ]; then
-		bin=$BUILD_DIR/tools/.libs/crumb-purge
+		bin=$BUILD_DIR/tools/.libs/crumbctl
 		mkdir -m 0700 "$RUN_DIR/lib" &&
 		    cp -P "$BUILD_DIR"/lib/.libs/libcrumb.so* "$RUN_DIR/lib/" ||
 		    die "cannot copy libcrumb.so"
 		PURGE_ENV=("LD_LIBRARY_PATH=$RUN_DIR/lib")
 	fi
-	cp "$bin" "$RUN_DIR/bin/crumb-purge" &&
-	    chmod 0700 "$RUN_DIR/bin/crumb-purge" || die "cannot copy $bin"
-	PURGE=$RUN_DIR/bin/crumb-purge
+	cp "$bin" "$RUN_DIR/bin/crumbctl" &&
+	    chmod 0700 "$RUN_DIR/bin/crumbctl" || die "cannot copy $bin"
+	PURGE=$RUN_DIR/bin/crumbctl
 }
 
 # As the workers' user: SQLite's -wal and -shm files stay theirs.  The
@@ -217,8 +217,8 @@ purge_once() {
 	local as=()
 	[ "$(id -u)" -eq 0 ] && as=(runuser -u "$RUN_USER" --)
 	"${as[@]}" env "${PURGE_ENV[@]}" "$PURGE" --quiet \
-	    "${CRUMB_STORE:-$STATE_DIR/sessions.db}" </dev/null ||
-	    say "crumb-purge failed (exit $?)"
+	    --store "${CRUMB_STORE:-$STATE_DIR/sessions.db}" purge </dev/null ||
+	    say "crumbctl purge failed (exit $?)"
 }
 
 # The loop is a child shell; its sleep is killed with it, so that

@@ -881,11 +881,11 @@ logs_clean() {
 	fi
 }
 
-# crumb-purge runs every PURGE_INTERVAL (2 s here): an expired record
+# crumbctl purge runs every PURGE_INTERVAL (2 s here): an expired record
 # goes within a few seconds.
 purge() {
 	local now gone=
-	check "crumb-purge was built" test -x "$BUILD/tools/crumb-purge"
+	check "crumbctl was built" test -x "$BUILD/tools/crumbctl"
 	check "the stack purges on a schedule" \
 	    grep -q 'purging expired sessions every 2 s' "$(purger_log)"
 	check "the store's shell is installed" can_count || return 0

@@ -540,7 +540,8 @@ m_close(void *ctx)
 static const crumb_store_ops tmap_ops = {
 	m_create, m_load, m_update, m_touch, m_remove, m_change_id,
 	m_purge, m_user_remove, m_user_list, m_errmsg, m_close, NULL, NULL,
-	NULL    /* keeps no labels */
+	NULL,   /* keeps no labels */
+	NULL, NULL, NULL        /* no stats, scan or import: UNSUPPORTED */
 };
 
 struct tmap *

@@ -1,15 +1,16 @@
 #!/bin/bash
-# The installed commands: crumb-keygen and crumb-purge answer --help
+# The installed commands: crumb-keygen and crumbctl answer --help
 # (usage on stdout, exit 0), refuse unknown options and missing
 # arguments (usage on stderr, exit 2) and write no file while doing so;
-# crumb-purge deletes the expired records of a store and keeps the live
-# ones.  The bench programs, when built (make bench), answer alike.
+# crumbctl purge deletes the expired records of a store and keeps the
+# live ones (on PostgreSQL too: tests/test-crumbctl.sh).  The bench
+# programs, when built (make bench), answer alike.
 # Run by make check (top_builddir set) or by hand: tests/test-commands.sh BUILD_DIR
 set -uo pipefail
 BUILD=$(cd "${1:-${top_builddir:-.}}" && pwd) || exit 1
 TOP=$(cd "${top_srcdir:-$(dirname "$0")/..}" && pwd) || exit 1
 KEYGEN=$BUILD/lib/crumb-keygen
-PURGE=$BUILD/tools/crumb-purge
+CTL=$BUILD/tools/crumbctl
 WORK=$(mktemp -d /tmp/crumb-commands.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK" || exit 1
@@ -73,30 +74,24 @@ run 1 "$KEYGEN" nodir/key &&
 	ok "crumb-keygen in a missing directory: exit 1 with errno's text" ||
 	fail "crumb-keygen in a missing directory: $(cat err)"
 
-# --- crumb-purge ---
-usage_checks crumb-purge "$PURGE"
-run 2 "$PURGE" && grep -q "^usage: crumb-purge" err &&
-	ok "crumb-purge without DBPATH: exit 2" ||
-	fail "crumb-purge without DBPATH: usage on stderr"
+# --- crumbctl purge (tests/test-crumbctl.sh checks crumbctl whole) ---
+usage_checks "crumbctl" "$CTL"
+run 2 "$CTL" purge && grep -q "no store" err &&
+	ok "crumbctl purge without a store: exit 2" ||
+	fail "crumbctl purge without a store: usage on stderr"
 for bad in "--batch" "--batch 0" "--batch -3" "--batch x" "--batch=" \
-    "--batch 4294967296" "a.db b.db"; do
+    "--batch 4294967296" "extra"; do
 	# shellcheck disable=SC2086
-	run 2 "$PURGE" $bad x.db && grep -q "^usage: crumb-purge" err ||
-		fail "crumb-purge $bad x.db: usage on stderr, exit 2"
+	run 2 "$CTL" --store x.db purge $bad && grep -q "^usage: crumbctl" err ||
+		fail "crumbctl purge $bad: usage on stderr, exit 2"
 done
-ok "crumb-purge refuses bad --batch values and two paths"
-run 1 "$PURGE" missing.db && [ ! -e missing.db ] &&
+[ ! -e x.db ] && ok "crumbctl purge refuses bad --batch values and operands" ||
+	fail "a refused crumbctl purge created x.db"
+run 1 "$CTL" --store missing.db purge && [ ! -e missing.db ] &&
 	[ "$(wc -l < err)" -eq 1 ] &&
-	grep -q "^crumb-purge: missing.db: No such file or directory$" err &&
-	ok "crumb-purge on a missing store: one line, exit 1, nothing created" ||
-	fail "crumb-purge on a missing store: $(cat err)"
-printf 'not a database, not at all, and long enough to be read as one....' \
-    > junk.db
-chmod 600 junk.db
-run 1 "$PURGE" junk.db && [ "$(wc -l < err)" -eq 1 ] &&
-	grep -q "^crumb-purge: junk.db: " err &&
-	ok "crumb-purge on a file that is no database: one line, exit 1" ||
-	fail "crumb-purge on junk: $(cat err)"
+	grep -q "^crumbctl purge: missing.db: No such file or directory$" err &&
+	ok "crumbctl purge on a missing store: one line, exit 1, nothing created" ||
+	fail "crumbctl purge on a missing store: $(cat err)"
 
 if ! command -v sqlite3 >/dev/null 2>&1; then
 	fail "no sqlite3 shell (Debian package sqlite3): the purge of a real store cannot be tried"
@@ -109,56 +104,22 @@ else
 		[ "$i" -gt 7 ] && exp=4102444800
 		printf "INSERT INTO crumb_sessions (id, state, version, user, created, last_seen, expires) VALUES (randomblob(32), '{}', 1, NULL, 1, 1, %s);\n" "$exp"
 	   done; } | sqlite3 store.db) || fail "sqlite3 could not make store.db"
-	if run 0 "$PURGE" --batch 2 store.db &&
-	    [ "$(cat out)" = "crumb-purge: purged 7 expired sessions" ] &&
+	if run 0 "$CTL" --store store.db --json purge --batch 2 &&
+	    grep -Eqx '\{"purged":7,"seconds":[0-9.e-]+\}' out &&
 	    [ ! -s err ] &&
 	    [ "$(sqlite3 store.db 'SELECT count(*) FROM crumb_sessions')" = 3 ] &&
 	    [ "$(sqlite3 store.db 'SELECT min(expires) FROM crumb_sessions')" = 4102444800 ]; then
-		ok "crumb-purge --batch 2: 7 expired purged, 3 live kept"
+		ok "crumbctl purge --batch 2: 7 expired purged, 3 live kept"
 	else
-		fail "crumb-purge --batch 2 store.db: '$(cat out)' '$(cat err)'"
+		fail "crumbctl purge --batch 2 store.db: '$(cat out)' '$(cat err)'"
 	fi
-	if run 0 "$PURGE" --quiet store.db && [ ! -s out ] && [ ! -s err ] &&
+	if run 0 "$CTL" --store store.db purge && [ ! -s out ] && [ ! -s err ] &&
 	    [ "$(sqlite3 store.db 'SELECT count(*) FROM crumb_sessions')" = 3 ]; then
-		ok "crumb-purge --quiet: silent, live records kept"
+		ok "crumbctl purge off a terminal: silent, live records kept"
 	else
-		fail "crumb-purge --quiet store.db: '$(cat out)' '$(cat err)'"
+		fail "crumbctl purge store.db: '$(cat out)' '$(cat err)'"
 	fi
 fi
-
-# --- crumb-purge on a PostgreSQL store, when built ---
-case " ${CRUMB_BUILT_STORES:-} " in
-*" postgresql "*)
-	# shellcheck source=tests/pg-server.sh
-	. "$TOP/tests/pg-server.sh"
-	if ! crumb_pg_start >/dev/null; then
-		fail "no private PostgreSQL server for the purge test"
-	else
-		psql_() { "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 "$PGURL" "$@"; }
-		{ cat "$TOP/sql/postgresql-store.sql"
-		  for i in 1 2 3 4 5 6 7 8 9 10; do
-			exp=1000
-			[ "$i" -gt 7 ] && exp=4102444800
-			echo "INSERT INTO crumb_sessions (id, state, version, \"user\", created, last_seen, expires) VALUES (decode(md5('$i'), 'hex') || decode(md5('x$i'), 'hex'), '{}', 1, NULL, 1, 1, $exp);"
-		  done; } | psql_ >/dev/null || fail "psql could not fill the store"
-		if run 0 "$PURGE" --batch 3 "$PGURL_TCP" &&
-		    [ "$(cat out)" = "crumb-purge: purged 7 expired sessions" ] &&
-		    [ ! -s err ] &&
-		    [ "$(psql_ -c 'SELECT count(*) FROM crumb_sessions')" = 3 ]; then
-			ok "crumb-purge on a PostgreSQL URL: 7 expired purged, 3 live kept"
-		else
-			fail "crumb-purge on PostgreSQL: '$(cat out)' '$(cat err)'"
-		fi
-		bad=${PGURL_TCP/:$PG_PASSWORD@/:wrong-$PG_PASSWORD@}
-		if run 1 "$PURGE" "$bad" && [ "$(wc -l < err)" -eq 1 ] &&
-		    ! grep -q -- "$PG_PASSWORD" err out; then
-			ok "crumb-purge with a wrong password: one line, exit 1, no password shown"
-		else
-			fail "crumb-purge with a wrong password: '$(cat err)'"
-		fi
-	fi
-	;;
-esac
 
 # --- bench programs, when built ---
 for b in bench-session floor-fcgi; do

@@ -404,6 +404,22 @@ check_touch(void)
 
 /* ---- purge --------------------------------------------------------- */
 
+struct progress {
+	uint64_t *seen;
+	unsigned calls;
+};
+
+static int
+on_batch(uint64_t deleted, void *ud)
+{
+	struct progress *p = ud;
+
+	if (p->calls < 8)
+		p->seen[p->calls] = deleted;
+	p->calls++;
+	return 0;
+}
+
 static void
 check_purge(void)
 {
@@ -443,7 +459,8 @@ check_purge(void)
 		CHECK(state_is(&r, "{\"y\":1}"));
 	}
 
-	TEST("crumb_store_purge: batches of 2 count 5; expires == now goes");
+	TEST("crumb_store_purge_v2: batches of 2 count 5, progress after each; "
+	    "expires == now goes");
 	for (i = 0; i < 4; i++) {
 		rand_hash(old[i]);
 		CHECK_OK(ops->create(ctx, old[i], "{}", 2, NULL, base,
@@ -451,8 +468,16 @@ check_purge(void)
 	}
 	rand_hash(old[4]);
 	CHECK_OK(ops->create(ctx, old[4], "{}", 2, NULL, base, mid));
-	CHECK_OK(crumb_store_purge(st1, mid, 2, &n));
-	CHECK(n == 5);
+	{
+		uint64_t seen[8];
+		struct progress p = { seen, 0 };
+
+		CHECK_OK(crumb_store_purge_v2(st1, mid, 2, on_batch, &p, &n));
+		CHECK(n == 5);
+		/* After each batch: 2, 4, then the last (1, so done). */
+		CHECK(p.calls == 3 && seen[0] == 2 && seen[1] == 4 &&
+		    seen[2] == 5);
+	}
 	CHECK_OK(crumb_store_purge(st1, mid, 2, &n));
 	CHECK(n == 0);
 	for (i = 0; i < 3; i++)
@@ -619,6 +644,196 @@ check_labels(void)
 	free(u);
 	crumb_config_free(a);
 	crumb_config_free(b);
+}
+
+/* ---- administration: stats, scan, import ------------------------- */
+
+#define ADM_N 8
+
+struct adm_walk {
+	uint8_t hash[ADM_N][32];      /* the records this check made */
+	unsigned seen[ADM_N];
+	int64_t version[ADM_N];
+	uint8_t prev[32];
+	int have_prev, ordered, fields_ok;
+	unsigned calls, stop_at;
+	const char *user_a;
+};
+
+static int
+adm_step(const uint8_t *hash, const crumb_record *rec, void *ud)
+{
+	struct adm_walk *w = ud;
+	int i;
+
+	if (w->have_prev && memcmp(w->prev, hash, 32) >= 0)
+		w->ordered = 0;
+	memcpy(w->prev, hash, 32);
+	w->have_prev = 1;
+	w->calls++;
+	for (i = 0; i < ADM_N; i++) {
+		if (memcmp(w->hash[i], hash, 32) != 0)
+			continue;
+		w->seen[i]++;
+		if (!state_is(rec, "{\"adm\":1}") || rec->version != 1 ||
+		    rec->created != 11000000 - 50 || rec->last_seen !=
+		    rec->created || rec->expires != 11000000 + 100 + i)
+			w->fields_ok = 0;
+		if (i < 3 && (rec->user == NULL ||
+		    strcmp(rec->user, w->user_a) != 0))
+			w->fields_ok = 0;
+	}
+	return w->stop_at != 0 && w->calls >= w->stop_at ? 7 : 0;
+}
+
+static void
+check_admin(void)
+{
+	int64_t t = 11000000;
+	char *ua = user_name("adm-a"), *ub = user_name("adm-b");
+	const char *label = "Firefox \xe2\x80\x94 \xc3\xbc";
+	crumb_store_counts c0, c1, b0, b1;
+	struct adm_walk w;
+	crumb_record r, in;
+	uint8_t hx[32], he[32];
+	int i, written;
+
+	TEST("stats: exact counts of records, live, expired and users");
+	CHECK_OK(crumb_store_stats(st1, t, &c0));
+	CHECK(c0.live + c0.expired == c0.records);
+	CHECK_OK(crumb_store_stats(st1, t - 50, &b0));
+	memset(&w, 0, sizeof(w));
+	w.ordered = w.fields_ok = 1;
+	w.user_a = ua;
+	/* 0-2 live of user a, 3-4 live of user b, 5 live without a user,
+	 * 6-7 expired at t (one of them at expires == t). */
+	for (i = 0; i < ADM_N; i++) {
+		rand_hash(w.hash[i]);
+		CHECK_OK(ops->create(ctx, w.hash[i], "{\"adm\":1}", 9,
+		    i < 3 ? ua : i < 5 ? ub : i < 6 ? NULL : ua, t - 50,
+		    i < 6 ? t + 100 + i : t - 7 + i));
+	}
+	CHECK_OK(crumb_store_stats(st2, t, &c1));
+	CHECK(c1.records == c0.records + 8);
+	CHECK(c1.live == c0.live + 6);
+	CHECK(c1.expired == c0.expired + 2);
+	CHECK(c1.users == c0.users + 2);
+	CHECK(c1.bytes == -1 || c1.bytes > 0);
+	CHECK_OK(crumb_store_stats(st1, t - 50, &b1));
+	CHECK(b1.live == b0.live + 8 && b1.records == b0.records + 8);
+	CHECK_RC(crumb_store_stats(st1, -1, &c1), CRUMB_E_INVAL);
+	CHECK_RC(crumb_store_stats(st1, t, NULL), CRUMB_E_INVAL);
+
+	TEST("scan in pages of 2: every live record once, by hash, exact");
+	CHECK_OK(crumb_store_scan(st1, t, 2, adm_step, &w));
+	for (i = 0; i < ADM_N; i++)
+		CHECK(w.seen[i] == (i < 6 ? 1u : 0u));
+	CHECK(w.ordered && w.fields_ok);
+	CHECK(w.calls == c0.live + 6);  /* everything live at t */
+
+	TEST("scan: fn's non-zero stops the walk and is returned");
+	memset(w.seen, 0, sizeof(w.seen));
+	w.calls = 0;
+	w.have_prev = 0;
+	w.stop_at = 3;
+	CHECK_RC(crumb_store_scan(st1, t, 2, adm_step, &w), 7);
+	CHECK(w.calls == 3);
+	CHECK_RC(crumb_store_scan(st1, t, 0, NULL, NULL), CRUMB_E_INVAL);
+
+	TEST("import: written as given; again at the same version: left alone");
+	rand_hash(hx);
+	memset(&in, 0, sizeof(in));
+	in.state = "{\"moved\":\"\xc3\xa9\"}";
+	in.state_len = strlen(in.state);
+	in.user = ub;
+	in.version = 5;
+	in.created = t - 500;
+	in.last_seen = t - 20;
+	in.expires = t + 300;
+	in.label = label;
+	written = -1;
+	CHECK_OK(crumb_store_import(st1, hx, &in, t, &written));
+	CHECK(written == 1);
+	CHECK_OK(load_at(hx, t, &r));
+	CHECK(state_is(&r, in.state));
+	CHECK_STR(r.user, ub);
+	CHECK(r.version == 5 && r.created == t - 500 && r.last_seen == t - 20 &&
+	    r.expires == t + 300);
+	if (ops->set_label != NULL)
+		CHECK_STR(r.label, label);
+	in.state = "{\"other\":1}";
+	in.state_len = strlen(in.state);
+	CHECK_OK(crumb_store_import(st2, hx, &in, t, &written));
+	CHECK(written == 0);
+	in.version = 4;
+	CHECK_OK(crumb_store_import(st2, hx, &in, t, &written));
+	CHECK(written == 0);
+	CHECK_OK(load_at(hx, t, &r));
+	CHECK(state_is(&r, "{\"moved\":\"\xc3\xa9\"}") && r.version == 5);
+
+	TEST("import: a newer version replaces, so does anything an expired");
+	in.version = 6;
+	in.user = NULL;
+	in.label = NULL;
+	CHECK_OK(crumb_store_import(st1, hx, &in, t, &written));
+	CHECK(written == 1);
+	CHECK_OK(load_at(hx, t, &r));
+	CHECK(state_is(&r, "{\"other\":1}") && r.version == 6 &&
+	    r.user == NULL && no_label(&r));
+	memcpy(he, w.hash[6], 32);      /* expired at t */
+	in.version = 1;
+	CHECK_OK(crumb_store_import(st1, he, &in, t, &written));
+	CHECK(written == 1);
+	CHECK_OK(load_at(he, t, &r));
+	CHECK(state_is(&r, "{\"other\":1}") && r.expires == t + 300);
+
+	TEST("import: bad records are INVAL, nothing written");
+	rand_hash(hx);
+	in.expires = t;
+	CHECK_RC(crumb_store_import(st1, hx, &in, t, &written), CRUMB_E_INVAL);
+	in.expires = t + 300;
+	in.version = 0;
+	CHECK_RC(crumb_store_import(st1, hx, &in, t, &written), CRUMB_E_INVAL);
+	in.version = 1;
+	in.user = "tab\tuser";
+	CHECK_RC(crumb_store_import(st1, hx, &in, t, &written), CRUMB_E_INVAL);
+	in.user = NULL;
+	in.created = in.last_seen + 1;
+	CHECK_RC(crumb_store_import(st1, hx, &in, t, &written), CRUMB_E_INVAL);
+	in.created = t - 500;
+	in.label = "\xff";
+	CHECK_RC(crumb_store_import(st1, hx, &in, t, &written), CRUMB_E_INVAL);
+	in.label = NULL;
+	in.state = NULL;
+	CHECK_RC(crumb_store_import(st1, hx, &in, t, &written), CRUMB_E_INVAL);
+	CHECK(written == 0);
+	CHECK_RC(load_at(hx, t, &r), CRUMB_E_NOT_FOUND);
+
+	TEST("crumb_store_revoke: a live record by its hash, either case");
+	{
+		char hex[65], bad[65];
+
+		for (i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02X", w.hash[0][i]);
+		CHECK_OK(crumb_store_revoke(st1, hex, t));
+		CHECK_RC(load_at(w.hash[0], t, &r), CRUMB_E_NOT_FOUND);
+		CHECK_RC(crumb_store_revoke(st1, hex, t), CRUMB_E_NOT_FOUND);
+		CHECK_OK(load_at(w.hash[1], t, &r));
+		for (i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", w.hash[7][i]);
+		CHECK_RC(crumb_store_revoke(st1, hex, t), CRUMB_E_NOT_FOUND);
+		memcpy(bad, hex, sizeof(bad));
+		bad[63] = 'g';
+		CHECK_RC(crumb_store_revoke(st1, bad, t), CRUMB_E_INVAL);
+		bad[63] = '\0';
+		CHECK_RC(crumb_store_revoke(st1, bad, t), CRUMB_E_INVAL);
+		CHECK_RC(crumb_store_revoke(st1, NULL, t), CRUMB_E_INVAL);
+	}
+
+	for (i = 0; i < ADM_N; i++)
+		CHECK_OK(ops->remove(ctx, w.hash[i]));
+	free(ua);
+	free(ub);
 }
 
 /* ---- lock / unlock and crumb_session_atomic ---------------------- */
@@ -948,6 +1163,7 @@ main(int argc, char **argv)
 	check_touch();
 	check_users();
 	check_labels();
+	check_admin();
 	check_atomic();
 	check_size();
 	check_processes();

@@ -39,6 +39,15 @@ alive(crumb_config *cfg, const char *pair, const char *val)
 }
 
 /* map: the custom store's counters, NULL for the library's stores. */
+static int
+scan_none(const uint8_t *hash, const crumb_record *rec, void *ud)
+{
+	(void)hash;
+	(void)rec;
+	(void)ud;
+	return 1;
+}
+
 static void
 run(crumb_store *store, struct tmap *map, const char *label)
 {
@@ -126,6 +135,24 @@ run(crumb_store *store, struct tmap *map, const char *label)
 		n += alive(cfg, young[i], "young");
 	CHECK(n == 0);
 	CHECK_RC(crumb_store_purge(NULL, 0, 0, &del), CRUMB_E_INVAL);
+
+	if (map != NULL) {
+		crumb_store_counts sc;
+		crumb_record rec = { "{}", 2, NULL, 1, 1, 1, 4, NULL };
+		uint8_t h[CRUMB_HASH_LEN] = { 1 };
+		int w = 7;
+
+		TEST("a store without stats, scan, import: UNSUPPORTED");
+		CHECK_RC(crumb_store_stats(store, 0, &sc), CRUMB_E_UNSUPPORTED);
+		CHECK(sc.records == 0 && sc.bytes == -1);
+		CHECK_RC(crumb_store_scan(store, 0, 0, scan_none, NULL),
+		    CRUMB_E_UNSUPPORTED);
+		CHECK_RC(crumb_store_import(store, h, &rec, 3, &w),
+		    CRUMB_E_UNSUPPORTED);
+		CHECK(w == 0);
+		CHECK_STR(crumb_strerror(CRUMB_E_UNSUPPORTED),
+		    "the session store does not support this operation");
+	}
 
 	TEST("store errmsg is empty after success");
 	CHECK(crumb_store_errmsg(store) != NULL);

@@ -12,14 +12,24 @@
 static const char usage[] =
     "usage: crumbctl [--store URL] [--json] [--quiet] COMMAND [ARGS]\n"
     "Commands:\n"
-    "  key new PATH        write a new random key file (mode 0600)\n"
-    "  key rotate DIR      new current key in DIR, the previous one kept\n"
-    "                      as the retired key\n"
-    "Common options:\n"
+    "  stats               count the sessions stored, live, expired, users\n"
+    "  purge [--batch N]   delete the expired sessions (quiet off a terminal)\n"
+    "  list USER           the live sessions of USER, by stored hash\n"
+    "  revoke USER         sign USER out everywhere\n"
+    "  revoke --session HASH  delete the one session with that stored hash\n"
+    "  migrate --from URL --to URL\n"
+    "                      copy every live session to another store\n"
+    "  key new [--force] PATH\n"
+    "                      write a new random key file (mode 0600)\n"
+    "  key rotate [--next] DIR\n"
+    "                      key.next or a new key becomes DIR/key, the\n"
+    "                      previous one DIR/key.old (the retired key)\n"
+    "Common options (also accepted after the command):\n"
     "  --store URL  the session store (default: $CRUMB_STORE)\n"
     "  --json       print data as JSON\n"
     "  --quiet      no progress lines and no summary\n"
     "  --version    print the version and exit\n"
+    "'crumbctl COMMAND --help' describes a command.\n"
     "Exit status: 0 done, 1 failed (reason on stderr), 2 usage.\n";
 
 typedef int (*ctl_fn)(const ctl_opts *, int, char **);
@@ -28,6 +38,11 @@ static const struct {
 	const char *name;
 	ctl_fn fn;
 } commands[] = {
+	{ "stats", ctl_stats },
+	{ "purge", ctl_purge },
+	{ "list", ctl_list },
+	{ "revoke", ctl_revoke },
+	{ "migrate", ctl_migrate },
 	{ "key", ctl_key },
 };
 
@@ -43,6 +58,7 @@ main(int argc, char **argv)
 	if (o.store != NULL && *o.store == '\0')
 		o.store = NULL;
 	o.tty = isatty(2);
+	o.out_tty = isatty(1);
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
 
