@@ -44,7 +44,7 @@ fi
 bad=$(grep -v '^crumb_[a-z0-9_]*$' "$tmp/list")
 if [ -n "$bad" ]; then
 	echo "FAIL: names in $list that are not crumb_ functions:"
-	printf '  %s\n' $bad
+	printf '%s\n' "$bad" | sed 's/^/  /'
 	fails=$((fails + 1))
 fi
 
@@ -92,5 +92,12 @@ else
 		fi
 	fi
 fi
-[ "$fails" -eq 0 ] || exit 1
+if [ "$fails" -ne 0 ]; then
+	echo "A new public function is declared in crumb.h (marked CRUMB_API"
+	echo "where it is defined), listed in lib/libcrumb.sym (LC_ALL=C sort)"
+	echo "and in debian/libcrumb0.symbols as ' NAME@Base VERSION', VERSION"
+	echo "the first package version that has it; configure.ac says how"
+	echo "CRUMB_LT_VERSION changes with it."
+	exit 1
+fi
 echo "ok: $(wc -l < "$tmp/list") symbols agree"
