@@ -43,7 +43,8 @@ stage "dependencies"
 bash scripts/deps.sh build-essential autoconf automake libtool pkg-config \
     libfcgi-dev libcjson-dev libsqlite3-dev libgcrypt20-dev \
     apache2 spawn-fcgi curl sqlite3 valgrind clang libclang-rt-14-dev \
-    python3 binutils e2fsprogs util-linux postgresql libpq-dev haproxy
+    python3 binutils e2fsprogs util-linux postgresql libpq-dev haproxy \
+    dpkg-dev debhelper lintian
 
 if [ -f "$TOP/config.status" ]; then
 	echo "test.sh: this checkout was configured in the source tree;" \
