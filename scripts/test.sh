@@ -2,17 +2,23 @@
 # The whole test suite, from a fresh clone:   ./scripts/test.sh
 #
 # Installs the Debian packages it needs (when missing), then
-#   1. builds with -Wall -Wextra -Werror and runs `make check`
-#      (unit tests, symbol check, guestbook end to end as FastCGI and CGI),
-#      then the hardening tests through the real stack (tests/hardening/);
+#   1. builds with -Wall -Wextra -Werror, then `make distcheck`: the
+#      release tarball, unpacked read-only, built out of tree with the same
+#      flags, runs the whole `make check` (unit tests, symbol check,
+#      guestbook end to end as FastCGI and CGI, PostgreSQL), installs and
+#      uninstalls; then the hardening tests through the real stack
+#      (tests/hardening/) on the first build;
 #   2. installs the library into a temporary prefix and runs the README's
 #      example programs, compiled with pkg-config, behind Apache;
-#   3. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs
+#   3. builds the Debian packages from that tarball, checks them with
+#      lintian, installs them, compiles and runs the README's example
+#      against them, and removes them (tests/deb-package.sh);
+#   4. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #      `make check` again;
-#   4. runs each libFuzzer target briefly (clang, ASan + UBSan);
-#   5. runs the unit tests, and the guestbook's FastCGI workers through the
+#   5. runs each libFuzzer target briefly (clang, ASan + UBSan);
+#   6. runs the unit tests, and the guestbook's FastCGI workers through the
 #      end-to-end test, under valgrind memcheck (any error fails);
-#   6. runs the browser test (headless Chromium driven by playwright-core).
+#   7. runs the browser test (headless Chromium driven by playwright-core).
 # Build trees and test output land in build/.  Set SKIP_BROWSER=1 or
 # SKIP_VALGRIND=1 to leave a stage out while developing.
 # -h or --help prints the usage; any other argument exits with 2.
@@ -41,7 +47,7 @@ bash scripts/deps.sh build-essential autoconf automake libtool pkg-config \
     libfcgi-dev libcjson-dev libsqlite3-dev libgcrypt20-dev \
     apache2 spawn-fcgi curl sqlite3 valgrind clang libclang-rt-14-dev \
     python3 binutils e2fsprogs util-linux postgresql libpq-dev haproxy openssl \
-    $CRUMB_CHECK_PACKAGES
+    dpkg-dev debhelper lintian $CRUMB_CHECK_PACKAGES
 
 if [ -f "$TOP/config.status" ]; then
 	echo "test.sh: this checkout was configured in the source tree;" \
@@ -59,16 +65,20 @@ configure_in() {
 	(cd "$dir" && "$TOP/configure" -q "$@")
 }
 
+# failed_logs DIR: the logs of the tests that failed in the build DIR.
+failed_logs() {
+	find "$1" -name '*.log' -newer "$1/config.status" |
+	    while read -r f; do
+		if grep -qE '^:test-result: (FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null; then
+			echo "---- $f"; tail -n 60 "$f"
+		fi
+	    done
+}
+
 run_check() {
 	local dir=$1; shift
 	if ! make -C "$dir" -j"$JOBS" check "$@"; then
-		# Show why: the logs of the failed tests.
-		find "$dir" -name '*.log' -newer "$dir/config.status" |
-		    while read -r f; do
-			if grep -qE '^:test-result: (FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null; then
-				echo "---- $f"; tail -n 60 "$f"
-			fi
-		done
+		failed_logs "$dir"
 		return 1
 	fi
 }
@@ -79,12 +89,23 @@ PREFIX=$(mktemp -d /tmp/crumb-prefix.XXXXXX)
 chmod 0755 "$PREFIX"
 trap 'rm -rf "$PREFIX"' EXIT
 
-stage "build (-Werror) and make check"
+stage "build (-Werror), then make distcheck (make check from the tarball)"
 # --with-postgresql=yes: CI builds and tests the PostgreSQL store, never
 # skips it (its tests start a private server with tests/pg-server.sh).
+# distcheck configures the tarball's build with the same flags
+# (AM_DISTCHECK_CONFIGURE_FLAGS).  build/default stays for the stages
+# below; its own make check would run the suite a second time.
 configure_in build/default --enable-werror --with-postgresql=yes --prefix="$PREFIX"
 make -C build/default -j"$JOBS"
-run_check build/default
+rm -f build/default/*.tar.gz
+if ! make -C build/default -j"$JOBS" distcheck; then
+	# A failed distcheck leaves the tarball's build behind.
+	for d in build/default/*/_build/sub; do
+		[ -f "$d/config.status" ] && failed_logs "$d"
+	done
+	exit 1
+fi
+TARBALL=$(ls build/default/*.tar.gz)
 
 stage "hardening: concurrency, crashes, store faults, bad input, memory"
 bash tests/hardening/run-all.sh build/default
@@ -92,6 +113,9 @@ bash tests/hardening/run-all.sh build/default
 stage "install + README examples (pkg-config, Apache CGI and FastCGI, curl)"
 make -C build/default install >/dev/null
 bash tests/readme-example.sh "$TOP/build/default" "$PREFIX"
+
+stage "Debian packages: build from the tarball, lintian, install, use, purge"
+bash tests/deb-package.sh "$TARBALL"
 
 stage "AddressSanitizer + UndefinedBehaviorSanitizer: make check"
 configure_in build/asan --enable-asan --enable-werror --with-postgresql=yes CC=clang
