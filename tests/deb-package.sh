@@ -12,8 +12,8 @@
 #      it counts 1 and sets a cookie, then 2 with that cookie, using the
 #      packaged libcrumb.so.0;
 #   6. runs crumbctl --version (the package's version) and
-#      crumb-keygen --help, and crumbctl stats on the counter's store
-#      when crumbctl has that command;
+#      crumb-keygen --help, crumbctl stats on the counter's store, and
+#      man on the installed pages;
 #   7. purges the three packages and whatever installing them pulled in.
 #
 #   tests/deb-package.sh [TARBALL]
@@ -213,13 +213,20 @@ grep -q '^usage: crumb-keygen' "$WORK/help" ||
     fail "crumb-keygen --help: $(cat "$WORK/help")"
 [ ! -e "$WORK/--help" ] || fail "crumb-keygen --help wrote a key file"
 say "crumb-keygen --help prints its usage"
-if grep -q '^ *stats' <<<"$(crumbctl --help)"; then
-	crumbctl --store "sqlite:$STATE/sessions.db" stats > "$WORK/stats" ||
-	    fail "crumbctl stats exited $?"
-	[ -s "$WORK/stats" ] || fail "crumbctl stats printed nothing"
-	say "crumbctl --store sqlite:... stats:"
-	sed 's/^/  /' "$WORK/stats"
-fi
+crumbctl --store "sqlite:$STATE/sessions.db" stats > "$WORK/stats" ||
+    fail "crumbctl stats exited $?"
+grep -qE '^ *live: +1$' "$WORK/stats" ||
+    fail "crumbctl stats does not count the counter's 1 session: $(cat "$WORK/stats")"
+say "crumbctl --store sqlite:... stats:"
+sed 's/^/  /' "$WORK/stats"
+# The manual pages the packages installed, as a user reads them.
+for page in crumb_session_begin crumb_session_free crumbctl crumb-store; do
+	man -P cat "$page" > "$WORK/man.txt" 2> "$WORK/man.err" ||
+	    fail "man $page: $(cat "$WORK/man.err")"
+	grep -q '^NAME' "$WORK/man.txt" && grep -qF "$page" "$WORK/man.txt" ||
+	    fail "man $page shows no page naming $page"
+done
+say "man crumb_session_begin, crumb_session_free, crumbctl, crumb-store: found"
 
 # ---- 7 (cleanup, at exit) --------------------------------------------
 say "ok ($((SECONDS - T0)) s in all)"

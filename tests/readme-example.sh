@@ -88,6 +88,23 @@ grep -q 'HttpOnly' "$jar" || grep -q '#HttpOnly_' "$jar" ||
 echo "ok: session cookie is HttpOnly"
 stop_stack
 
+# ---- what make install put there: manual pages, crumbctl -----------
+for page in crumb crumb_session_begin crumb_session_free crumbctl \
+    crumb-store crumb-keygen; do
+	man -M "$PREFIX/share/man" -P cat "$page" > "$WORK/man.txt" \
+	    2> "$WORK/man.err" || fail "man $page: $(cat "$WORK/man.err")"
+	grep -q '^NAME' "$WORK/man.txt" && grep -qF "$page" "$WORK/man.txt" ||
+	    fail "man $page shows no page naming $page"
+done
+echo "ok: man crumb_session_begin, crumb_session_free (a link), crumbctl, crumb-store, crumb-keygen, crumb"
+# The counter's store holds the two sessions made above.
+stats=$("$PREFIX/bin/crumbctl" --store "sqlite:$WORK/state/sessions.db" \
+    --json stats) || fail "crumbctl stats exited $?"
+live=$(printf '%s' "$stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["live"])') ||
+    fail "crumbctl --json stats: $stats"
+[ "$live" = 2 ] || fail "crumbctl stats: $live live sessions, want 2 ($stats)"
+echo "ok: crumbctl --store sqlite:PATH stats counts the 2 sessions"
+
 # ---- fcgi.c: FastCGI under spawn-fcgi -------------------------------
 extract "example: fcgi.c" c > "$WORK/fcgi.c"
 [ "$(wc -l < "$WORK/fcgi.c")" -gt 40 ] || fail "no fcgi.c in README"
