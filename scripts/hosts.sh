@@ -91,7 +91,7 @@ parse_args() {
 
 check_tools() {
 	local t
-	for t in haproxy apache2 spawn-fcgi curl python3; do
+	for t in haproxy apache2 spawn-fcgi multiwatch curl python3; do
 		command -v "$t" >/dev/null || die "$t not found (scripts/deps.sh)"
 	done
 }

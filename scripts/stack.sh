@@ -15,6 +15,12 @@
 # answers 200 (or CODE: a test of a program that must answer 503 says
 # --ready-status 503); everything else goes to stderr.  SIGTERM or SIGINT stops
 # Apache and every worker, then the script exits.
+# The FastCGI workers run under multiwatch (started by spawn-fcgi on the
+# bound port), which starts a worker again when one dies; run/workers.pid
+# lists the live ones (one a line) and run/supervisor.pid multiwatch.
+# Once READY, the script looks every second: a worker that died and its
+# replacement are reported on stderr; when Apache or multiwatch is gone
+# it says so, stops the rest and exits 1.
 # CRUMB_INSECURE_COOKIE=1 in the environment is passed to the program
 # (cookies without Secure, for plain HTTP on loopback), and so is
 # CRUMB_BUSY_MS (the session store's busy timeout, default 5000), and
@@ -50,7 +56,9 @@ PURGE_INTERVAL=${PURGE_INTERVAL:-300}
 HOST_NAME=${CRUMB_HOST_NAME:-}
 
 APACHE_PID=
+SUPERVISOR_PID=
 WORKER_PIDS=
+MULTIWATCH=
 PURGE_PID=
 PURGE=
 PURGE_ENV=()
@@ -115,6 +123,8 @@ check_tools() {
 	if [ "$MODE" = fcgi ]; then
 		command -v spawn-fcgi >/dev/null ||
 		    die "spawn-fcgi not found (scripts/deps.sh)"
+		MULTIWATCH=$(command -v multiwatch) ||
+		    die "multiwatch not found (scripts/deps.sh)"
 	fi
 }
 
@@ -263,6 +273,11 @@ valgrind_prefix() {
 # spawn-fcgi binds the port itself: try random ports until a bind
 # succeeds, so that two stacks never share one.  They lie below Linux's
 # ephemeral range (32768 and up), where outgoing connections take theirs.
+# spawn-fcgi starts one process, multiwatch, which forks the N workers on
+# the inherited socket and starts a worker again when one dies
+# (--retry: a slot whose worker keeps dying within --timeout ms is given
+# up; when every slot is, multiwatch exits and the stack says so).
+# SIGTERM to multiwatch stops the workers (--signal TERM) and then it.
 start_workers() {
 	local out user_opts=()
 	[ "$(id -u)" -eq 0 ] && user_opts=(-u "$RUN_USER" -g "$RUN_GROUP")
@@ -271,16 +286,19 @@ start_workers() {
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		FCGI_PORT=$((20000 + RANDOM % 12000))
 		[ "$FCGI_PORT" = "$PORT" ] && continue
-		rm -f "$RUN_DIR/workers.pid"
+		rm -f "$RUN_DIR/supervisor.pid"
 		# The sh wrapper keeps the workers' stderr (spawn-fcgi
 		# sends it to /dev/null) in run/fcgi.log.
 		if out=$(spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" \
-		    -F "$WORKERS" -P "$RUN_DIR/workers.pid" "${user_opts[@]}" \
+		    -F 1 -P "$RUN_DIR/supervisor.pid" "${user_opts[@]}" \
+		    -- "$MULTIWATCH" -f "$WORKERS" -r 5 -t 2000 -s TERM \
 		    -- /bin/sh -c 'exec $2 "$0" 2>>"$1"' "$PROGRAM" \
 		    "$RUN_DIR/fcgi.log" "$(valgrind_prefix)" 2>&1); then
-			WORKER_PIDS=$(tr '\n' ' ' < "$RUN_DIR/workers.pid")
+			SUPERVISOR_PID=$(cat "$RUN_DIR/supervisor.pid")
+			wait_workers
 			say "$WORKERS FastCGI workers on 127.0.0.1:$FCGI_PORT" \
-			    "(pids $WORKER_PIDS)"
+			    "(pids $WORKER_PIDS) under multiwatch" \
+			    "(pid $SUPERVISOR_PID)"
 			return 0
 		fi
 		case $out in
@@ -289,6 +307,40 @@ start_workers() {
 		esac
 	done
 	die "no free port for the FastCGI workers"
+}
+
+# alive PID: the process exists and is not a zombie (multiwatch is not
+# our child: once it exits it may linger unreaped).
+alive() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	case $st in Z*|'') return 1 ;; esac
+}
+
+# The workers are multiwatch's children; run/workers.pid lists them
+# (one a line) and is rewritten when they change.
+list_workers() {
+	pgrep -P "$SUPERVISOR_PID" 2>/dev/null | sort -n | tr '\n' ' ' |
+	    sed 's/ $//'
+}
+
+write_workers() {
+	# shellcheck disable=SC2086 # one pid a word
+	printf '%s\n' $WORKER_PIDS > "$RUN_DIR/workers.pid.tmp" &&
+	    mv "$RUN_DIR/workers.pid.tmp" "$RUN_DIR/workers.pid"
+}
+
+wait_workers() {
+	local n
+	for _ in $(seq 1 50); do
+		WORKER_PIDS=$(list_workers)
+		n=$(wc -w <<< "$WORKER_PIDS")
+		[ "$n" -ge "$WORKERS" ] && break
+		alive "$SUPERVISOR_PID" || die "multiwatch exited at once" \
+		    "(see $RUN_DIR/fcgi.log)"
+		sleep 0.1
+	done
+	write_workers
 }
 
 # mod_cgi hands the program only what SetEnv gives it (FastCGI workers
@@ -361,6 +413,13 @@ stop_all() {
 		wait_gone "$APACHE_PID"
 		wait "$APACHE_PID" 2>/dev/null
 	fi
+	# multiwatch first, so that it starts no worker again; it passes
+	# the TERM on to the workers.
+	if [ -n "$SUPERVISOR_PID" ]; then
+		kill -TERM "$SUPERVISOR_PID" 2>/dev/null
+		wait_gone "$SUPERVISOR_PID"
+	fi
+	WORKER_PIDS="$WORKER_PIDS $(cat "$RUN_DIR/workers.pid" 2>/dev/null)"
 	for pid in $WORKER_PIDS; do
 		kill -TERM "$pid" 2>/dev/null
 	done
@@ -371,7 +430,50 @@ stop_all() {
 		kill -TERM "$PURGE_PID" 2>/dev/null
 		wait "$PURGE_PID" 2>/dev/null
 	fi
-	[ -n "$APACHE_PID$WORKER_PIDS$PURGE_PID" ] && say "stopped"
+	[ -n "$APACHE_PID$SUPERVISOR_PID$PURGE_PID" ] && say "stopped"
+}
+
+# Once a second: Apache and multiwatch must be there, and every worker
+# that died is reported with the one multiwatch started in its place.
+# Returns (and the stack stops, exit 1) when Apache or multiwatch is
+# gone.  The sleep is a child waited for, so that a signal is handled
+# at once.
+watch() {
+	local now gone new p
+	while :; do
+		sleep 1 &
+		wait $!
+		if ! kill -0 "$APACHE_PID" 2>/dev/null; then
+			wait "$APACHE_PID" 2>/dev/null
+			say "Apache exited unexpectedly (exit $?; see" \
+			    "$RUN_DIR/error.log)"
+			APACHE_PID=
+			return 1
+		fi
+		[ -n "$SUPERVISOR_PID" ] || continue
+		if ! alive "$SUPERVISOR_PID"; then
+			say "multiwatch (pid $SUPERVISOR_PID) exited: no" \
+			    "FastCGI workers are left (see $RUN_DIR/fcgi.log)"
+			SUPERVISOR_PID=
+			return 1
+		fi
+		now=$(list_workers)
+		[ "$now" = "$WORKER_PIDS" ] && continue
+		gone=''
+		new=''
+		for p in $WORKER_PIDS; do
+			case " $now " in *" $p "*) ;; *) gone="$gone $p" ;; esac
+		done
+		for p in $now; do
+			case " $WORKER_PIDS " in *" $p "*) ;; *) new="$new $p" ;; esac
+		done
+		[ -n "$gone" ] && say "worker(s)$gone died;" \
+		    "multiwatch started${new:- none yet}"
+		[ -z "$gone" ] && [ -n "$new" ] && say "worker(s)$new started"
+		[ -z "$now" ] && say "no FastCGI worker is running"
+		WORKER_PIDS=$now
+		write_workers
+	done
 }
 
 main() {
@@ -387,8 +489,7 @@ main() {
 	start_apache
 	wait_ready
 	echo "READY http://127.0.0.1:$PORT/"
-	wait "$APACHE_PID"
-	say "Apache exited unexpectedly (see $RUN_DIR/error.log)"
+	watch
 	exit 1
 }
 

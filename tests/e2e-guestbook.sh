@@ -41,7 +41,7 @@ STATE=
 W=$(mktemp -d /tmp/crumb-e2e.XXXXXX) || exit 2
 STATES=
 
-for t in apache2 spawn-fcgi curl; do
+for t in apache2 spawn-fcgi multiwatch curl; do
 	if ! command -v "$t" >/dev/null; then
 		echo "# SKIP: $t not installed (scripts/deps.sh)"
 		exit 77

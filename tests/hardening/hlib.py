@@ -77,7 +77,7 @@ def build_dir_arg():
 
 
 def need_tools():
-    for t in ("apache2", "spawn-fcgi", "curl"):
+    for t in ("apache2", "spawn-fcgi", "multiwatch", "curl"):
         if not any(os.access(os.path.join(d, t), os.X_OK)
                    for d in os.environ.get("PATH", "").split(":") +
                    ["/usr/sbin", "/usr/bin"]):
