@@ -20,7 +20,9 @@
 # lists the live ones (one a line) and run/supervisor.pid multiwatch.
 # Once READY, the script looks every second: a worker that died and its
 # replacement are reported on stderr; when Apache or multiwatch is gone
-# it says so, stops the rest and exits 1.
+# it says so, stops the rest and exits 1.  CRUMB_SUPERVISE=0 starts the
+# workers with spawn-fcgi alone, unsupervised (for tests that replace
+# workers themselves); then only Apache is watched.
 # CRUMB_INSECURE_COOKIE=1 in the environment is passed to the program
 # (cookies without Secure, for plain HTTP on loopback), and so is
 # CRUMB_BUSY_MS (the session store's busy timeout, default 5000), and
@@ -54,6 +56,7 @@ INSECURE=${CRUMB_INSECURE_COOKIE:-0}
 BUSY_MS=${CRUMB_BUSY_MS:-5000}
 PURGE_INTERVAL=${PURGE_INTERVAL:-300}
 HOST_NAME=${CRUMB_HOST_NAME:-}
+SUPERVISE=${CRUMB_SUPERVISE:-1}
 
 APACHE_PID=
 SUPERVISOR_PID=
@@ -72,7 +75,7 @@ usage() {
 	echo "           [--workers N] [--build-dir B] [--program PATH]"
 	echo "           [--ready-status CODE] [--host-name NAME]"
 	echo "environment: CRUMB_INSECURE_COOKIE=1, CRUMB_BUSY_MS, PURGE_INTERVAL,"
-	echo "             CRUMB_HOST_NAME, CRUMB_STORE"
+	echo "             CRUMB_HOST_NAME, CRUMB_STORE, CRUMB_SUPERVISE=0"
 }
 
 parse_args() {
@@ -123,7 +126,7 @@ check_tools() {
 	if [ "$MODE" = fcgi ]; then
 		command -v spawn-fcgi >/dev/null ||
 		    die "spawn-fcgi not found (scripts/deps.sh)"
-		MULTIWATCH=$(command -v multiwatch) ||
+		[ "$SUPERVISE" = 0 ] || MULTIWATCH=$(command -v multiwatch) ||
 		    die "multiwatch not found (scripts/deps.sh)"
 	fi
 }
@@ -289,7 +292,20 @@ start_workers() {
 		rm -f "$RUN_DIR/supervisor.pid"
 		# The sh wrapper keeps the workers' stderr (spawn-fcgi
 		# sends it to /dev/null) in run/fcgi.log.
-		if out=$(spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" \
+		if [ "$SUPERVISE" = 0 ]; then
+			rm -f "$RUN_DIR/workers.pid"
+			out=$(spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" \
+			    -F "$WORKERS" -P "$RUN_DIR/workers.pid" \
+			    "${user_opts[@]}" \
+			    -- /bin/sh -c 'exec $2 "$0" 2>>"$1"' "$PROGRAM" \
+			    "$RUN_DIR/fcgi.log" "$(valgrind_prefix)" 2>&1) && {
+				WORKER_PIDS=$(tr '\n' ' ' < "$RUN_DIR/workers.pid")
+				say "$WORKERS FastCGI workers on" \
+				    "127.0.0.1:$FCGI_PORT (pids $WORKER_PIDS)," \
+				    "not supervised"
+				return 0
+			}
+		elif out=$(spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" \
 		    -F 1 -P "$RUN_DIR/supervisor.pid" "${user_opts[@]}" \
 		    -- "$MULTIWATCH" -f "$WORKERS" -r 5 -t 2000 -s TERM \
 		    -- /bin/sh -c 'exec $2 "$0" 2>>"$1"' "$PROGRAM" \

@@ -169,13 +169,16 @@ class Stack:
     this state directory is still alive (and says so)."""
 
     def __init__(self, build, state_dir, workers=4, mode="fcgi",
-                 program=None, insecure=True):
+                 program=None, insecure=True, supervise=True):
         self.build = build
         self.state_dir = os.path.abspath(state_dir)
         self.workers = workers
         self.mode = mode
         self.program = program
         self.insecure = insecure
+        # False: workers that stay dead (CRUMB_SUPERVISE=0), for tests
+        # that put fresh workers of their own in their place.
+        self.supervise = supervise
         self.proc = None
         self.port = None
         self.errlog = None
@@ -201,6 +204,7 @@ class Stack:
                 args += ["--program", self.program]
             env = dict(os.environ)
             env["CRUMB_INSECURE_COOKIE"] = "1" if self.insecure else "0"
+            env["CRUMB_SUPERVISE"] = "1" if self.supervise else "0"
             self.proc = subprocess.Popen(
                 args, stdout=subprocess.PIPE, stderr=self.errlog,
                 stdin=subprocess.DEVNULL, env=env)
