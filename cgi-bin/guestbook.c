@@ -710,10 +710,13 @@ run(struct gb_app *app, const struct gb_route *rt, struct gb_req *req,
 			    req->method, req->path,
 			    c.s && *crumb_session_errmsg(c.s) ?
 			    crumb_session_errmsg(c.s) : crumb_strerror(rc));
-		/* A file replaced, repaired or made writable again is only
-		 * seen by a new connection. */
-		if (rc == CRUMB_E_READONLY || rc == CRUMB_E_CORRUPT ||
-		    rc == CRUMB_E_CANTOPEN)
+		/* A file repaired or made writable again is only seen by a
+		 * new connection.  Not CRUMB_E_CANTOPEN: from an open SQLite
+		 * store it means its files were deleted or replaced under
+		 * it, and a new connection would quietly carry on with an
+		 * empty or other store; that takes a restart on purpose
+		 * (PostgreSQL reconnects by itself). */
+		if (rc == CRUMB_E_READONLY || rc == CRUMB_E_CORRUPT)
 			app->reopen = 1;
 		gb_buf_free(cookies);
 		fail_page(resp, status_of(rc), "The guestbook is busy or "

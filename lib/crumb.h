@@ -302,7 +302,14 @@ int crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
  * may read or write it, the open still succeeds but one line goes to
  * stderr: "crumb: warning: PATH is readable by other users (mode 0644);
  * chmod 600 it".  crumb_store_sqlite_open and _v2 behave the same with
- * flags 0 (or CRUMB_SQLITE_FULL_SYNC).  New; crumb_store_free. */
+ * flags 0 (or CRUMB_SQLITE_FULL_SYNC).  Files deleted or replaced
+ * under an open store: at most once a second, each call that reaches
+ * the database first checks that the path still names the database and
+ * -wal files the connection has open, and that the database still
+ * starts with SQLite's header.  When not, that call and every later one
+ * on this store fail: CRUMB_E_CANTOPEN (deleted or replaced) or
+ * CRUMB_E_CORRUPT (no longer a database), and one line goes to stderr;
+ * only a new crumb_store_sqlite_open* clears it.  New; crumb_store_free. */
 int crumb_store_sqlite_open_v3(const char *path, int busy_ms, unsigned flags,
     crumb_store **out, char *errbuf, size_t errlen);
 
