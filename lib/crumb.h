@@ -807,9 +807,9 @@ typedef struct crumb_form crumb_form;
 #define CRUMB_FORM_MAX_FIELDS 256
 
 /* Parse len bytes.  '+' is a space, %XX decoded.  Empty fields ("a&&b",
- * a trailing '&') are skipped and not counted.  A bad escape, a NUL,
- * invalid UTF-8 or more than CRUMB_FORM_MAX_FIELDS fields is
- * CRUMB_E_PARSE.  New; crumb_form_free. */
+ * a trailing '&') are skipped and not counted.  A bad escape, a NUL or
+ * invalid UTF-8 is CRUMB_E_PARSE; more than CRUMB_FORM_MAX_FIELDS
+ * fields is CRUMB_E_TOO_LARGE.  New; crumb_form_free. */
 int crumb_form_parse(const char *body, size_t len, crumb_form **out);
 void crumb_form_free(crumb_form *form);
 /* First value of name; borrowed, valid until crumb_form_free. */
@@ -842,6 +842,7 @@ typedef long (*crumb_read_fn)(void *buf, size_t len, void *ud);
  *   400  CRUMB_E_IO          rd returned < 0
  *   400  CRUMB_E_PARSE       body shorter than its length, or malformed
  *                            (see crumb_form_parse)
+ *   400  CRUMB_E_TOO_LARGE   more than CRUMB_FORM_MAX_FIELDS fields
  *   500  CRUMB_E_INVAL       rd, out or http_status NULL, or rd returned
  *                            more than it was asked for
  * Nothing is read before the 503, so a CGI program that must consume its

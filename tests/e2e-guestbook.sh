@@ -845,6 +845,10 @@ errors() {
 	want_code 303 "a form with charset=UTF-8 is accepted"
 	http "" -d 'name=a%00b' "$BASE/login"
 	want_code 400 "a NUL in the form is 400"
+	http "" -d "name=x$(printf '&f%d=1' $(seq 1 300))" "$BASE/login"
+	want_code 400 "a form of 301 fields is 400"
+	check "... and the page names the field limit, not an encoding" \
+	    eval 'has_body "more than 256 fields" && ! has_body "bad escape"'
 	printf 'name=%s' "$(repeat a 65531)" > "$W/edge"
 	http "" --data-binary @"$W/edge" "$BASE/login"
 	want_code 400 "a body of exactly 64 KiB is read (400: the name is too long)"
