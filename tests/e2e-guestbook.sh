@@ -126,6 +126,7 @@ check() {
 # cookie jar (pass -b FILE to replay a saved cookie without updating it).
 
 FIVEXX=
+TRANSPORT=
 
 http() {
 	local jar=$1
@@ -136,7 +137,11 @@ http() {
 	: > "$W/b"
 	CODE=$(curl -s -o "$W/b" -D "$W/h" -w '%{http_code}' --max-time 20 \
 	    "${opts[@]}" "$@")
-	case $CODE in 5*) FIVEXX="$FIVEXX $CODE:$*" ;; esac
+	case $CODE in
+	5*) FIVEXX="$FIVEXX $CODE:$*" ;;
+	# No HTTP answer at all: refused, reset, closed unanswered, timed out.
+	000) TRANSPORT="$TRANSPORT $*" ;;
+	esac
 	# Which host answered (several hosts only).
 	tr -d '\r' < "$W/h" | awk 'tolower($1) == "x-host:" { print $2 }' \
 	    >> "$W/x-hosts"
@@ -918,6 +923,7 @@ purge() {
 suite() {
 	MODE=$1
 	FIVEXX=
+	TRANSPORT=
 	J=$W/jar-$MODE
 	rm -f "$W"/jar-* "$W/pre-login" "$W/signed-in"
 	: > "$W/x-hosts"
@@ -947,6 +953,9 @@ suite() {
 	purge
 	check "no 5xx answer at all" eval '[ -z "$FIVEXX" ]'
 	[ -z "$FIVEXX" ] || echo "#   $FIVEXX"
+	check "no transport error (a request refused, reset or closed with no HTTP answer)" \
+	    eval '[ -z "$TRANSPORT" ]'
+	[ -z "$TRANSPORT" ] || echo "#   $TRANSPORT"
 	logs_clean
 	pg_restart
 	every_host
