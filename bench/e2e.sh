@@ -197,7 +197,9 @@ render() {
 	    -e "s|@HELLO_PORT@|$HELLO_PORT|g" -e "s|@REUSE@|$REUSE|g" \
 	    -e "s|@FLOOR_PORT@|$FLOOR_PORT|g" \
 	    -e "s|@PG_FCGI_PORT@|$PG_FCGI_PORT|g" \
-	    -e "s|@GUESTBOOK@|$GUESTBOOK|g" -e "s|@INSECURE@|1|g" "$@"
+	    -e "s|@GUESTBOOK@|$GUESTBOOK|g" -e "s|@INSECURE@|1|g" \
+	    -e "s|@LOG_DIR@|$RUN_DIR|g" -e "s|@LOG_MAX@|8M|g" \
+	    -e "s|@ROTATELOGS@|$(command -v rotatelogs)|g" "$@"
 }
 
 # prefill N: N unexpired sessions with random IDs, straight into the

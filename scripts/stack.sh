@@ -23,6 +23,9 @@
 # it says so, stops the rest and exits 1.  CRUMB_SUPERVISE=0 starts the
 # workers with spawn-fcgi alone, unsupervised (for tests that replace
 # workers themselves); then only Apache is watched.
+# Apache's access log is rotated at CRUMB_ACCESS_LOG_MAX (default 8M; K
+# and M suffixes), two files at most, in CRUMB_LOG_DIR (default run/);
+# error.log stays in run/.
 # CRUMB_INSECURE_COOKIE=1 in the environment is passed to the program
 # (cookies without Secure, for plain HTTP on loopback), and so is
 # CRUMB_BUSY_MS (the session store's busy timeout, default 5000), and
@@ -57,6 +60,9 @@ BUSY_MS=${CRUMB_BUSY_MS:-5000}
 PURGE_INTERVAL=${PURGE_INTERVAL:-300}
 HOST_NAME=${CRUMB_HOST_NAME:-}
 SUPERVISE=${CRUMB_SUPERVISE:-1}
+LOG_DIR=${CRUMB_LOG_DIR:-}
+LOG_MAX=${CRUMB_ACCESS_LOG_MAX:-8M}
+ROTATELOGS=
 
 APACHE_PID=
 SUPERVISOR_PID=
@@ -75,7 +81,8 @@ usage() {
 	echo "           [--workers N] [--build-dir B] [--program PATH]"
 	echo "           [--ready-status CODE] [--host-name NAME]"
 	echo "environment: CRUMB_INSECURE_COOKIE=1, CRUMB_BUSY_MS, PURGE_INTERVAL,"
-	echo "             CRUMB_HOST_NAME, CRUMB_STORE, CRUMB_SUPERVISE=0"
+	echo "             CRUMB_HOST_NAME, CRUMB_STORE, CRUMB_SUPERVISE=0,"
+	echo "             CRUMB_LOG_DIR, CRUMB_ACCESS_LOG_MAX"
 }
 
 parse_args() {
@@ -164,6 +171,7 @@ prepare_state() {
 	check_not_running
 	rm -rf "$RUN_DIR" && mkdir -m 0700 "$RUN_DIR" ||
 	    die "cannot create $RUN_DIR"
+	prepare_log_dir
 	if [ ! -e "$STATE_DIR/key" ]; then
 		[ -x "$keygen" ] || die "$keygen not built"
 		"$keygen" "$STATE_DIR/key" || die "crumb-keygen failed"
@@ -184,6 +192,27 @@ prepare_state() {
 		    die "$RUN_USER cannot reach $STATE_DIR (a parent" \
 		        "directory is closed to it); choose another --state-dir"
 	fi
+}
+
+# The access log grows with every request: rotated at LOG_MAX, two
+# files at most, in LOG_DIR (CRUMB_LOG_DIR), which should be another
+# volume than the state directory's, so that traffic never fills the
+# store's disk; by default run/ (whose size it then bounds).  Apache's
+# piped logger (rotatelogs) runs as the user who started the stack.
+prepare_log_dir() {
+	case $LOG_MAX in *[!0-9KMG]*|'') die "bad CRUMB_ACCESS_LOG_MAX: $LOG_MAX" ;;
+	esac
+	: "${LOG_DIR:=$RUN_DIR}"
+	mkdir -p "$LOG_DIR" && LOG_DIR=$(cd "$LOG_DIR" && pwd) ||
+	    die "cannot create $LOG_DIR"
+	# It goes into a piped log's command line: one word.
+	case $LOG_DIR in *[!A-Za-z0-9/._-]*)
+		die "the access log's directory $LOG_DIR has characters" \
+		    "other than A-Z a-z 0-9 / . _ - (set CRUMB_LOG_DIR)" ;;
+	esac
+	command -v rotatelogs >/dev/null ||
+	    die "rotatelogs not found (the Debian package apache2-utils)"
+	ROTATELOGS=$(command -v rotatelogs)
 }
 
 # The servers run a copy: the build tree may be closed to $RUN_USER, and
@@ -263,7 +292,9 @@ render() {
 	    -e "s|@GROUP@|$RUN_GROUP|g" -e "s|@FCGI_PORT@|${FCGI_PORT:-}|g" \
 	    -e "s|@GUESTBOOK@|$PROGRAM|g" \
 	    -e "s|@CGI_DIR@|$(dirname "$PROGRAM")|g" \
-	    -e "s|@INSECURE@|$INSECURE|g" -e "s|@BUSY_MS@|$BUSY_MS|g" "$@"
+	    -e "s|@INSECURE@|$INSECURE|g" -e "s|@BUSY_MS@|$BUSY_MS|g" \
+	    -e "s|@LOG_DIR@|$LOG_DIR|g" -e "s|@LOG_MAX@|$LOG_MAX|g" \
+	    -e "s|@ROTATELOGS@|$ROTATELOGS|g" "$@"
 }
 
 # CRUMB_VALGRIND_DIR=DIR runs each FastCGI worker under valgrind
