@@ -749,9 +749,8 @@ lost(sstore *ss, int rc, const char *what, const char *path)
 {
 	ss->lost = rc;
 	crumb_fmt(ss->msg, sizeof(ss->msg), "sqlite: %s %s while the store "
-	    "was open; refusing every call until it is opened again (see "
-	    "the README: never delete, move or copy over a live store)",
-	    path, what);
+	    "was open; every call fails until it is opened again (never "
+	    "delete, move or copy over a live store)", path, what);
 	fprintf(stderr, "crumb: %s\n", ss->msg);
 	return rc;
 }
