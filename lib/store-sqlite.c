@@ -695,18 +695,23 @@ add_label_column(sstore *ss)
  * our own on the database would drop SQLite's POSIX locks.
  */
 #define WATCH_NS 1000000000L
+/* A clock read per call must cost next to nothing: the coarse one. */
+#ifndef CLOCK_MONOTONIC_COARSE
+#define CLOCK_MONOTONIC_COARSE CLOCK_MONOTONIC
+#endif
 
 static const char sqlite_magic[16] = "SQLite format 3";
 
-/* The identity of the file at path (a stat() follows no symlink here:
- * SQLite resolved the name at open). */
+/* The identity of the file at path (stat() follows symlinks, as SQLite
+ * did when it resolved the name at open): 0, -1 when there is no such
+ * file, 1 when stat() failed otherwise (that proves nothing). */
 static int
 file_id(const char *path, dev_t *dev, ino_t *ino)
 {
 	struct stat st;
 
 	if (stat(path, &st) != 0)
-		return -1;
+		return errno == ENOENT || errno == ENOTDIR ? -1 : 1;
 	*dev = st.st_dev;
 	*ino = st.st_ino;
 	return 0;
@@ -762,7 +767,7 @@ watch_files(sstore *ss)
 	const char *db, *wal;
 	dev_t dev;
 	ino_t ino;
-	int head;
+	int head, found;
 
 	if (ss->lost) {
 		/* the message stays the one lost() wrote */
@@ -777,16 +782,16 @@ watch_files(sstore *ss)
 	ss->watched = now;
 	db = sqlite3_db_filename(ss->db, "main");
 	wal = sqlite3_filename_wal(db);
-	if (file_id(db, &dev, &ino) != 0)
+	if ((found = file_id(db, &dev, &ino)) < 0)
 		return lost(ss, CRUMB_E_CANTOPEN, "was deleted", db);
-	if (dev != ss->db_dev || ino != ss->db_ino)
+	if (found == 0 && (dev != ss->db_dev || ino != ss->db_ino))
 		return lost(ss, CRUMB_E_CANTOPEN, "was replaced by another file",
 		    db);
 	if (!ss->wal_known) {
 		ss->wal_known = file_id(wal, &ss->wal_dev, &ss->wal_ino) == 0;
-	} else if (file_id(wal, &dev, &ino) != 0) {
+	} else if ((found = file_id(wal, &dev, &ino)) < 0) {
 		return lost(ss, CRUMB_E_CANTOPEN, "was deleted", wal);
-	} else if (dev != ss->wal_dev || ino != ss->wal_ino) {
+	} else if (found == 0 && (dev != ss->wal_dev || ino != ss->wal_ino)) {
 		return lost(ss, CRUMB_E_CANTOPEN, "was replaced by another file",
 		    wal);
 	}
