@@ -36,7 +36,7 @@ stage() { printf '\n==== %s ====\n' "$*"; }
 stage "dependencies"
 bash scripts/deps.sh build-essential autoconf automake libtool pkg-config \
     libfcgi-dev libcjson-dev libsqlite3-dev libgcrypt20-dev \
-    apache2 apache2-utils spawn-fcgi multiwatch curl sqlite3 valgrind clang libclang-rt-14-dev \
+    apache2 apache2-utils spawn-fcgi multiwatch procps curl sqlite3 valgrind clang libclang-rt-14-dev \
     python3 binutils e2fsprogs util-linux postgresql libpq-dev haproxy openssl
 
 if [ -f "$TOP/config.status" ]; then
