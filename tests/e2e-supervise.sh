@@ -80,7 +80,8 @@ kill_all_workers() {
 	    "$(awk '{ print $3 }' "$W/load" | sort | uniq -c | tr -s ' \n' ' ')"
 	first_ok=$(awk -v k="$t_kill" '$1 >= k && $3 == 200 { print $2 }' \
 	    "$W/load" | sort -n | head -n 1)
-	late=$(awk -v f="${first_ok:-0}" -v k="$t_kill" \
+	late=none
+	[ -n "$first_ok" ] && late=$(awk -v f="$first_ok" -v k="$t_kill" \
 	    'BEGIN { printf "%.3f", f - k }')
 	echo "# first 200 after the kill: ${late} s after it"
 	check "a 200 again within 2 s of killing every worker (${late} s)" \
