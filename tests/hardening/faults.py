@@ -471,7 +471,7 @@ def t_full_disk():
                   last_log_line(stack))
         os.unlink(filler)
         after_fault(stack, v, n, pids, what)
-        page = v.get("/")
+        page = v.all_entries()
         missing = [m for m in posted if m.encode() not in page.body]
         rep.check(not missing, "%s: every post that got 303 is kept (%d)"
                   % (what, len(posted)), "%d missing" % len(missing))

@@ -354,6 +354,8 @@ def session_cookie_from(resp, name="id"):
     return None
 
 
+# The guestbook's link to the next older page of entries.
+OLDER_RE = re.compile(rb'id="older" rel="next" href="(/\?page=[0-9]+)"')
 CSRF_RE = re.compile(rb'name="csrf" value="([^"]*)"')
 USER_RE = re.compile(rb'<strong id="user">(.*?)</strong>')
 
@@ -448,6 +450,20 @@ class Client:
         return self.request("POST", path, body=form, **kw)
 
     # guestbook conveniences
+    def all_entries(self):
+        """GET / and every older page it links to (50 entries a page),
+        as one reply: the first page's status, every page's body."""
+        first = r = self.get("/")
+        body = r.body
+        while r.status == 200:
+            m = OLDER_RE.search(r.body)
+            if not m:
+                break
+            r = self.get(m.group(1).decode())
+            body += r.body
+        first.body = body
+        return first
+
     def csrf(self):
         r = self.get("/")
         m = CSRF_RE.search(r.body)
