@@ -197,7 +197,9 @@ render() {
 	    -e "s|@HELLO_PORT@|$HELLO_PORT|g" -e "s|@REUSE@|$REUSE|g" \
 	    -e "s|@FLOOR_PORT@|$FLOOR_PORT|g" \
 	    -e "s|@PG_FCGI_PORT@|$PG_FCGI_PORT|g" \
-	    -e "s|@GUESTBOOK@|$GUESTBOOK|g" -e "s|@INSECURE@|1|g" "$@"
+	    -e "s|@GUESTBOOK@|$GUESTBOOK|g" -e "s|@INSECURE@|1|g" \
+	    -e "s|@LOG_DIR@|$RUN_DIR|g" -e "s|@LOG_MAX@|8M|g" \
+	    -e "s|@ROTATELOGS@|$(command -v rotatelogs)|g" "$@"
 }
 
 # prefill N: N unexpired sessions with random IDs, straight into the
@@ -409,13 +411,14 @@ wrk_sum() {
 	{ v[NR] = $1; n += $1; t += $2 }
 	END {
 		if (f == "rps") printf "%.0f\n", (t > 0) ? n / t : 0
-		else if (f == "errors") print n + 0
+		else if (f == "errors" || f == "transport") print n + 0
 		else print v[int((NR + 1) / 2)]
 	}'
 }
 
 # wrk_fig FILE FIELD: rps | p50 | p99 (ms) | errors (non-2xx/3xx +
-# socket errors) | requests.
+# socket errors) | transport (socket errors only: connect, read, write,
+# timeout) | requests.
 wrk_fig() {
 	awk -v f="$2" '
 	function ms(v) {
@@ -431,13 +434,15 @@ wrk_fig() {
 	/requests in/ { req = $1 }
 	/Non-2xx or 3xx responses:/ { err += $NF }
 	/Socket errors:/ {
-		for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) err += $i + 0
+		for (i = 1; i <= NF; i++)
+			if ($i ~ /^[0-9]+,?$/) { err += $i + 0; sock += $i + 0 }
 	}
 	END {
 		if (f == "rps") printf "%.0f\n", rps
 		else if (f == "p50") printf "%.2f\n", p50
 		else if (f == "p99") printf "%.2f\n", p99
 		else if (f == "requests") print req + 0
+		else if (f == "transport") print sock + 0
 		else print err + 0
 	}' "$1"
 }
@@ -569,7 +574,7 @@ main() {
 	local round sig_ok sig_first
 	local store_ok rss10 rss100 growth cookie_len header_len gb_pid
 	local t_counter t_anon t_rss
-	local pg_rt g_rps g_p50 g_p99 g_err r_pg
+	local pg_rt g_rps g_p50 g_p99 g_err r_pg t_sock t_transport
 
 	deps
 	pick_user
@@ -669,6 +674,9 @@ main() {
 	f_p50=$(wrk_sum floor p50)
 	f_p99=$(wrk_sum floor p99)
 	f_err=$(wrk_sum floor errors)
+	# Requests that got no HTTP answer at all, over every measured run:
+	# a keep-alive connection closed under one is a read error.
+	t_sock=$(cat "$W"/wrk-*.txt 2>/dev/null | wrk_fig /dev/stdin transport)
 	r_floor=$(ratio "$f_rps" "$h_rps")
 	r_counter_floor=$(ratio "$c_rps" "$f_rps")
 	r_counter=$(ratio "$c_rps" "$h_rps")
@@ -773,6 +781,7 @@ main() {
 	[ "$c_err$h_err$a_err$f_err$p_err" = 00000 ] ||
 	    { t_counter=missed; t_anon=missed; }
 	[ "$MEM_ERR" = 0 ] || t_rss=missed
+	t_transport=$( [ "$t_sock" = 0 ] && echo met || echo missed)
 
 	{
 		echo "# bench/e2e.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)" \
@@ -822,11 +831,15 @@ main() {
 		echo "target_e2e_counter_ratio=$t_counter"
 		echo "target_e2e_anon_ratio=$t_anon"
 		echo "target_worker_rss_growth=$t_rss"
+		echo "transport_errors=$t_sock"
+		echo "target_transport_errors=$t_transport"
 	} > "$OUT"
 
 	echo "target e2e_counter_ratio: $r_counter (want >= 0.85) $t_counter"
 	echo "target e2e_anon_ratio: $r_anon (want >= 0.95) $t_anon"
 	echo "target worker_rss_growth: $growth% (want <= 5%) $t_rss"
+	echo "target transport_errors: $t_sock (want 0: wrk socket errors," \
+	    "every measured run) $t_transport"
 }
 
 main "$@"

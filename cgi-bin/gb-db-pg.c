@@ -42,7 +42,7 @@ static const char *const qsql[Q_N] = {
 	[Q_ADD] = "INSERT INTO guestbook_entries (author, message, created)"
 	    " VALUES ($1, $2, $3)",
 	[Q_LIST] = "SELECT author, message, created FROM guestbook_entries"
-	    " ORDER BY created DESC, id DESC",
+	    " ORDER BY created DESC, id DESC LIMIT $1 OFFSET $2",
 	[Q_STAMP] = "SELECT coalesce(max(id), 0), count(*)"
 	    " FROM guestbook_entries",
 };
@@ -306,12 +306,17 @@ gb_pg_add(struct gb_pg *p, const char *author, const char *message,
 }
 
 int
-gb_pg_foreach(struct gb_pg *p, gb_entry_fn fn, void *ud)
+gb_pg_foreach(struct gb_pg *p, int offset, int limit, gb_entry_fn fn,
+    void *ud)
 {
+	char lim[16], off[16];
+	const char *v[2] = { lim, off };
 	PGresult *r;
 	int i, n, stop = 0;
 
-	if ((r = run(p, Q_LIST, "select", 0, NULL, PGRES_TUPLES_OK)) == NULL)
+	snprintf(lim, sizeof(lim), "%d", limit);
+	snprintf(off, sizeof(off), "%d", offset);
+	if ((r = run(p, Q_LIST, "select", 2, v, PGRES_TUPLES_OK)) == NULL)
 		return -1;
 	n = PQntuples(r);
 	for (i = 0; i < n && stop == 0; i++)

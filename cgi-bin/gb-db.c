@@ -34,7 +34,9 @@ struct gb_db {
 	uint64_t *gen;          /* shared: bumped by every new entry */
 	/* The last rendering of the entries, either store's, and the stamp
 	 * of the entries it was made from (entries_stamp). */
-	struct gb_buf html;
+	struct gb_buf html;     /* the front page's entries only */
+	int html_shown;         /* how many it holds */
+	int html_more;          /* older entries follow */
 	char stamp[64];
 	time_t html_time;
 	int html_ok;
@@ -48,7 +50,7 @@ static const char sql_add[] =
     "INSERT INTO entries(author, message, created) VALUES (?1, ?2, ?3)";
 static const char sql_list[] =
     "SELECT author, message, created FROM entries"
-    " ORDER BY created DESC, id DESC";
+    " ORDER BY created DESC, id DESC LIMIT ?1 OFFSET ?2";
 
 /* libpq's "key=value ..." form: its first word is one of libpq's
  * keywords followed by '=' (the test crumb_store_open makes). */
@@ -227,14 +229,17 @@ gb_db_add(struct gb_db *g, const char *author, const char *message,
 }
 
 int
-gb_db_foreach(struct gb_db *g, gb_entry_fn fn, void *ud)
+gb_db_foreach(struct gb_db *g, int offset, int limit, gb_entry_fn fn,
+    void *ud)
 {
 	int rc, stop = 0;
 
 #ifdef GB_HAVE_POSTGRES
 	if (g->pg != NULL)
-		return gb_pg_foreach(g->pg, fn, ud);
+		return gb_pg_foreach(g->pg, offset, limit, fn, ud);
 #endif
+	sqlite3_bind_int(g->list, 1, limit);
+	sqlite3_bind_int(g->list, 2, offset);
 	while ((rc = sqlite3_step(g->list)) == SQLITE_ROW) {
 		const char *a = (const char *)sqlite3_column_text(g->list, 0);
 		const char *m = (const char *)sqlite3_column_text(g->list, 1);
@@ -253,12 +258,34 @@ gb_db_foreach(struct gb_db *g, gb_entry_fn fn, void *ud)
 	return stop;
 }
 
+/* One page's rendering: GB_PAGE entries, and whether one more came. */
+struct page_html {
+	struct gb_buf *b;
+	int shown;
+	int more;
+};
+
 static int
 entry_html(const char *author, const char *message, int64_t created,
     void *ud)
 {
-	gb_html_entry(ud, author, message, created);
+	struct page_html *ph = ud;
+
+	if (ph->shown == GB_PAGE) {
+		ph->more = 1;
+		return 0;
+	}
+	gb_html_entry(ph->b, author, message, created);
+	ph->shown++;
 	return 0;
+}
+
+/* GB_PAGE + 1 rows: the last one only says that there are older. */
+static int
+render_page(struct gb_db *g, int page, struct page_html *ph)
+{
+	return gb_db_foreach(g, (page - 1) * GB_PAGE, GB_PAGE + 1, entry_html,
+	    ph);
 }
 
 /* What the entries' rendering depends on: the SQLite workers' shared
@@ -280,23 +307,36 @@ entries_stamp(struct gb_db *g, char *stamp, size_t size)
 }
 
 int
-gb_db_entries_html(struct gb_db *g, struct gb_buf *out)
+gb_db_entries_html(struct gb_db *g, int page, struct gb_buf *out,
+    int *shown, int *more)
 {
 	struct gb_buf fresh = { 0 };
+	struct page_html ph = { &fresh, 0, 0 };
 	char stamp[sizeof(g->stamp)];
 	time_t now = time(NULL);
 
+	*shown = *more = 0;
+	g->render_nomem = 0;
+	if (page != 1) {
+		ph.b = out;
+		if (render_page(g, page, &ph) != 0)
+			return -1;
+		*shown = ph.shown;
+		*more = ph.more;
+		return 0;
+	}
 	/* Taken before the query: an entry added meanwhile moves the stamp
 	 * past this rendering, which is then done again next time. */
-	g->render_nomem = 0;
 	if (entries_stamp(g, stamp, sizeof(stamp)) != 0)
 		return -1;
 	if (g->html_ok && *stamp != '\0' && strcmp(stamp, g->stamp) == 0 &&
 	    now == g->html_time) {
 		gb_buf_add(out, g->html.p, g->html.len);
+		*shown = g->html_shown;
+		*more = g->html_more;
 		return 0;
 	}
-	if (gb_db_foreach(g, entry_html, &fresh) != 0 || fresh.failed) {
+	if (render_page(g, 1, &ph) != 0 || fresh.failed) {
 		g->render_nomem = fresh.failed;
 		gb_buf_free(&fresh);
 		return -1;
@@ -304,6 +344,8 @@ gb_db_entries_html(struct gb_db *g, struct gb_buf *out)
 	gb_buf_add(out, fresh.p, fresh.len);
 	gb_buf_free(&g->html);
 	g->html = fresh;
+	g->html_shown = *shown = ph.shown;
+	g->html_more = *more = ph.more;
 	memcpy(g->stamp, stamp, sizeof(stamp));
 	g->html_time = now;
 	g->html_ok = 1;

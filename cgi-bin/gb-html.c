@@ -207,6 +207,23 @@ gb_html_sessions(struct gb_buf *b, const struct gb_view *v,
 }
 
 void
+gb_html_pager(struct gb_buf *b, int page, int more)
+{
+	if (page <= 1 && !more)
+		return;
+	gb_buf_puts(b, "<p class=\"pages\">");
+	if (page == 2)
+		gb_buf_puts(b, "<a id=\"newer\" href=\"/\">Newer entries</a> ");
+	else if (page > 2)
+		gb_buf_printf(b, "<a id=\"newer\" href=\"/?page=%d\">Newer "
+		    "entries</a> ", page - 1);
+	if (more)
+		gb_buf_printf(b, "<a id=\"older\" rel=\"next\" "
+		    "href=\"/?page=%d\">Older entries</a>", page + 1);
+	gb_buf_puts(b, "</p>\n");
+}
+
+void
 gb_html_tail(struct gb_buf *b)
 {
 	gb_buf_puts(b, "</div>\n</body></html>\n");

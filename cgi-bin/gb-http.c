@@ -12,6 +12,9 @@
 
 #define GB_PATH_MAX 2048
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static const char *
 env(const char *name)
 {
@@ -99,7 +102,9 @@ gb_req_read_form(struct gb_req *req, const char **why)
 		    "(UTF-8).";
 		break;
 	case 400:
-		*why = "The form is malformed (bad Content-Length, short body, "
+		*why = rc == CRUMB_E_TOO_LARGE ? "The form has more than "
+		    STR(CRUMB_FORM_MAX_FIELDS) " fields." :
+		    "The form is malformed (bad Content-Length, short body, "
 		    "bad escape, NUL or invalid UTF-8).";
 		break;
 	default:

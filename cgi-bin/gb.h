@@ -94,13 +94,21 @@ int gb_db_open(const char *url, int busy_ms, struct gb_db **out);
 void gb_db_close(struct gb_db *db);
 int gb_db_add(struct gb_db *db, const char *author, const char *message,
     int64_t now);
-/* Newest first; stops when fn returns non-zero (returned as is); -1 on
- * a database failure. */
-int gb_db_foreach(struct gb_db *db, gb_entry_fn fn, void *ud);
-/* Appends the entries' HTML (gb_html_entry each), rendered again only
- * when an entry was added since (on any host, with PostgreSQL), or a
- * second has passed.  0, or -1 on a database failure (errmsg). */
-int gb_db_entries_html(struct gb_db *db, struct gb_buf *out);
+/* The front page shows the newest GB_PAGE entries; page N (up to
+ * GB_PAGE_MAX, "/?page=N") the GB_PAGE before those of page N - 1. */
+#define GB_PAGE 50
+#define GB_PAGE_MAX 100000
+/* Newest first, at most limit entries after skipping offset; stops
+ * when fn returns non-zero (returned as is); -1 on a database failure. */
+int gb_db_foreach(struct gb_db *db, int offset, int limit, gb_entry_fn fn,
+    void *ud);
+/* Appends page's entries' HTML (gb_html_entry each); *shown: how many,
+ * *more: 1 when older entries follow.  The front page (page 1) is kept
+ * and rendered again only when an entry was added since (on any host,
+ * with PostgreSQL), or a second has passed; other pages are rendered
+ * each time.  0, or -1 on a database failure (errmsg). */
+int gb_db_entries_html(struct gb_db *db, int page, struct gb_buf *out,
+    int *shown, int *more);
 /* Why the last call failed; borrowed, valid until the next call. */
 const char *gb_db_errmsg(const struct gb_db *db);
 
@@ -113,7 +121,8 @@ int gb_pg_open(const char *conninfo, int busy_ms, struct gb_pg **out);
 void gb_pg_close(struct gb_pg *p);
 int gb_pg_add(struct gb_pg *p, const char *author, const char *message,
     int64_t now);
-int gb_pg_foreach(struct gb_pg *p, gb_entry_fn fn, void *ud);
+int gb_pg_foreach(struct gb_pg *p, int offset, int limit, gb_entry_fn fn,
+    void *ud);
 /* max(id) and count(*) of the entries, as "ID/COUNT": what a rendering
  * of them depends on, whichever host added them.  0, or -1. */
 int gb_pg_stamp(struct gb_pg *p, char *stamp, size_t size);
@@ -130,6 +139,8 @@ struct gb_view {
 void gb_html_head(struct gb_buf *b, const struct gb_view *v);
 void gb_html_entry(struct gb_buf *b, const char *author,
     const char *message, int64_t created);
+/* Links to the newer and the older page, when there are. */
+void gb_html_pager(struct gb_buf *b, int page, int more);
 void gb_html_tail(struct gb_buf *b);
 
 /* One row of GET /sessions. */

@@ -360,13 +360,44 @@ theme_of(crumb_session *s)
 	return "light";
 }
 
+/* The page asked for: "page=N" in the query string (1 to GB_PAGE_MAX,
+ * digits only); 1 without one; 0 for a malformed one.  Other
+ * parameters are ignored. */
+static int
+page_of(const char *qs)
+{
+	const char *p = qs;
+	size_t n;
+	long v = 0;
+
+	while (p != NULL && *p != '\0') {
+		n = strcspn(p, "&");
+		if (strncmp(p, "page=", 5) == 0) {
+			const char *d = p + 5;
+			size_t len = n - 5;
+
+			if (len == 0 || len > 6 || *d == '0' ||
+			    strspn(d, "0123456789") < len)
+				return 0;
+			while (len-- > 0)
+				v = v * 10 + (*d++ - '0');
+			return v <= GB_PAGE_MAX ? (int)v : 0;
+		}
+		p = p[n] == '&' ? p + n + 1 : NULL;
+	}
+	return 1;
+}
+
 static int
 h_index(struct gb_ctx *c)
 {
 	struct gb_view v = { NULL, NULL, NULL, "light" };
 	char *flash = NULL;
-	int rc;
+	int rc, page, shown, more;
 
+	if ((page = page_of(getenv("QUERY_STRING"))) == 0)
+		return refuse(c, 400, "The page number must be a whole number "
+		    "from 1 to 100000.");
 	if ((rc = current_user(c, &v.user)) != CRUMB_OK)
 		return rc;
 	if ((rc = take_flash(c->s, &flash)) != CRUMB_OK)
@@ -382,10 +413,16 @@ h_index(struct gb_ctx *c)
 	c->resp->status = 200;
 	c->resp->ctype = "text/html; charset=utf-8";
 	gb_html_head(&c->resp->body, &v);
-	if (gb_db_entries_html(c->app->db, &c->resp->body) != 0) {
+	if (gb_db_entries_html(c->app->db, page, &c->resp->body, &shown,
+	    &more) != 0) {
 		rc = GB_E_DB;
 		goto out;
 	}
+	if (shown == 0 && page > 1) {
+		rc = refuse(c, 404, "There are not that many entries.");
+		goto out;
+	}
+	gb_html_pager(&c->resp->body, page, more);
 	gb_html_tail(&c->resp->body);
 out:
 	free(flash);
@@ -712,10 +749,13 @@ run(struct gb_app *app, const struct gb_route *rt, struct gb_req *req,
 			    req->method, req->path,
 			    c.s && *crumb_session_errmsg(c.s) ?
 			    crumb_session_errmsg(c.s) : crumb_strerror(rc));
-		/* A file replaced, repaired or made writable again is only
-		 * seen by a new connection. */
-		if (rc == CRUMB_E_READONLY || rc == CRUMB_E_CORRUPT ||
-		    rc == CRUMB_E_CANTOPEN)
+		/* A file repaired or made writable again is only seen by a
+		 * new connection.  Not CRUMB_E_CANTOPEN: from an open SQLite
+		 * store it means its files were deleted or replaced under
+		 * it, and a new connection would quietly carry on with an
+		 * empty or other store; that takes a restart on purpose
+		 * (PostgreSQL reconnects by itself). */
+		if (rc == CRUMB_E_READONLY || rc == CRUMB_E_CORRUPT)
 			app->reopen = 1;
 		gb_buf_free(cookies);
 		fail_page(resp, status_of(rc), "The guestbook is busy or "

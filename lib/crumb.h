@@ -362,7 +362,14 @@ int crumb_store_sqlite_open_v2(const char *path, int busy_ms, int full_sync,
  * may read or write it, the open still succeeds but one line goes to
  * stderr: "crumb: warning: PATH is readable by other users (mode 0644);
  * chmod 600 it".  crumb_store_sqlite_open and _v2 behave the same with
- * flags 0 (or CRUMB_SQLITE_FULL_SYNC).  New; crumb_store_free. */
+ * flags 0 (or CRUMB_SQLITE_FULL_SYNC).  Files deleted or replaced
+ * under an open store: at most once a second, each call that reaches
+ * the database first checks that the path still names the database and
+ * -wal files the connection has open, and that the database still
+ * starts with SQLite's header.  When not, that call and every later one
+ * on this store fail: CRUMB_E_CANTOPEN (deleted or replaced) or
+ * CRUMB_E_CORRUPT (no longer a database), and one line goes to stderr;
+ * only a new crumb_store_sqlite_open* clears it.  New; crumb_store_free. */
 int crumb_store_sqlite_open_v3(const char *path, int busy_ms, unsigned flags,
     crumb_store **out, char *errbuf, size_t errlen);
 
@@ -975,9 +982,9 @@ typedef struct crumb_form crumb_form;
 #define CRUMB_FORM_MAX_FIELDS 256
 
 /* Parse len bytes.  '+' is a space, %XX decoded.  Empty fields ("a&&b",
- * a trailing '&') are skipped and not counted.  A bad escape, a NUL,
- * invalid UTF-8 or more than CRUMB_FORM_MAX_FIELDS fields is
- * CRUMB_E_PARSE.  New; crumb_form_free. */
+ * a trailing '&') are skipped and not counted.  A bad escape, a NUL or
+ * invalid UTF-8 is CRUMB_E_PARSE; more than CRUMB_FORM_MAX_FIELDS
+ * fields is CRUMB_E_TOO_LARGE.  New; crumb_form_free. */
 int crumb_form_parse(const char *body, size_t len, crumb_form **out);
 void crumb_form_free(crumb_form *form);
 /* First value of name; borrowed, valid until crumb_form_free. */
@@ -1010,6 +1017,7 @@ typedef long (*crumb_read_fn)(void *buf, size_t len, void *ud);
  *   400  CRUMB_E_IO          rd returned < 0
  *   400  CRUMB_E_PARSE       body shorter than its length, or malformed
  *                            (see crumb_form_parse)
+ *   400  CRUMB_E_TOO_LARGE   more than CRUMB_FORM_MAX_FIELDS fields
  *   500  CRUMB_E_INVAL       rd, out or http_status NULL, or rd returned
  *                            more than it was asked for
  * Nothing is read before the 503, so a CGI program that must consume its

@@ -65,7 +65,7 @@ crumb_form_parse(const char *body, size_t len, crumb_form **out)
 		seg = 0;
 	}
 	if (max > CRUMB_FORM_MAX_FIELDS)
-		return CRUMB_E_PARSE;
+		return CRUMB_E_TOO_LARGE;
 	if (max == 0)
 		max = 1;        /* calloc(0) may be NULL */
 	if ((f = calloc(1, sizeof(*f))) == NULL ||

@@ -114,6 +114,15 @@ typedef struct sstore {
 	int ckpt_mode;        /* a checkpoint due at leave(), or -1 */
 	int ckpt_log;         /* the log's size when it fell due */
 	char msg[CRUMB_ERRMSG_LEN];
+	/* The files the connection has open, to notice them deleted or
+	 * replaced under it (watch_files()). */
+	int watching;         /* a file database: look now and then */
+	int wal_known;        /* wal_dev/wal_ino hold the log's identity */
+	int had_header;       /* the database's header was seen, once */
+	int lost;             /* noticed: the crumb_err every call returns */
+	dev_t db_dev, wal_dev;
+	ino_t db_ino, wal_ino;
+	struct timespec watched;  /* the last look */
 } sstore;
 
 /* Map SQLite's result to ours and keep its message on the handle. */
@@ -141,6 +150,8 @@ fail(sstore *ss, int src)
 	return rc;
 }
 
+static int watch_files(sstore *ss);
+
 /* Every write enters the gate first, once: lock..unlock holds it across
  * the calls made in between. */
 static int
@@ -150,6 +161,10 @@ enter(sstore *ss)
 
 	if (ss->in_gate++ > 0)
 		return CRUMB_OK;
+	if ((rc = watch_files(ss)) != CRUMB_OK) {
+		ss->in_gate = 0;
+		return rc;
+	}
 	if ((rc = crumb_gate_enter(ss->gate, ss->busy_ms)) != CRUMB_OK) {
 		ss->in_gate = 0;
 		crumb_fmt(ss->msg, sizeof(ss->msg), "sqlite: other writers "
@@ -189,7 +204,9 @@ run(sstore *ss, sqlite3_stmt *q)
 static int
 run_write(sstore *ss, sqlite3_stmt *q)
 {
-	return enter(ss) != CRUMB_OK ? CRUMB_E_BUSY : leave(ss, run(ss, q));
+	int rc = enter(ss);
+
+	return rc != CRUMB_OK ? rc : leave(ss, run(ss, q));
 }
 
 static void
@@ -244,6 +261,8 @@ s_load(void *ctx, const uint8_t *hash, int64_t now, crumb_record *out)
 	sqlite3_stmt *q = ss->q[Q_LOAD];
 	int rc;
 
+	if ((rc = watch_files(ss)) != CRUMB_OK)
+		return rc;
 	bind_hash(q, 1, hash);
 	sqlite3_bind_int64(q, 2, now);
 	rc = sqlite3_step(q);
@@ -339,9 +358,10 @@ s_update(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
     int64_t now, int64_t expires)
 {
 	sstore *ss = ctx;
+	int rc;
 
-	if (enter(ss) != CRUMB_OK)
-		return CRUMB_E_BUSY;
+	if ((rc = enter(ss)) != CRUMB_OK)
+		return rc;
 	return leave(ss, update_in_gate(ss, hash, new_hash, version, state,
 	    len, user, now, expires));
 }
@@ -439,6 +459,8 @@ s_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
 	sqlite3_stmt *q = ss->q[Q_USER_LIST];
 	int rc;
 
+	if ((rc = watch_files(ss)) != CRUMB_OK)
+		return rc;
 	bind_text(q, 1, user, strlen(user));
 	sqlite3_bind_int64(q, 2, now);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -742,8 +764,8 @@ s_lock(void *ctx, const uint8_t *hash)
 	(void)hash;     /* SQLite locks the whole database */
 	if (ss->in_txn)
 		return CRUMB_E_STATE;
-	if (enter(ss) != CRUMB_OK)
-		return CRUMB_E_BUSY;
+	if ((rc = enter(ss)) != CRUMB_OK)
+		return rc;
 	if ((rc = run(ss, ss->q[Q_BEGIN])) != CRUMB_OK)
 		return leave(ss, rc);
 	ss->in_txn = 1;
@@ -817,6 +839,130 @@ add_label_column(sstore *ss)
 	if (!sqlite3_get_autocommit(ss->db))
 		sqlite3_exec(ss->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
+}
+
+/*
+ * Files deleted or replaced under a running process.  SQLite keeps its
+ * files open by descriptor: once the database or its -wal is unlinked
+ * (an operator's rm, a deploy script's mv of a new file over it), every
+ * write goes into a file nobody will open again and is lost at the next
+ * start, while requests go on answering 200.  So, at most once a second
+ * (two stat() calls and a 16-byte read on SQLite's own descriptor),
+ * each connection checks that the paths still name the files it has
+ * open and that the database still starts with SQLite's header.  Once
+ * that fails, every call fails the same way (the program answers 503)
+ * until the store is opened again, and one line goes to stderr.  Only
+ * stat() and SQLite's descriptor: opening and closing a descriptor of
+ * our own on the database would drop SQLite's POSIX locks.
+ */
+#define WATCH_NS 1000000000L
+/* A clock read per call must cost next to nothing: the coarse one. */
+#ifndef CLOCK_MONOTONIC_COARSE
+#define CLOCK_MONOTONIC_COARSE CLOCK_MONOTONIC
+#endif
+
+static const char sqlite_magic[16] = "SQLite format 3";
+
+/* The identity of the file at path (stat() follows symlinks, as SQLite
+ * did when it resolved the name at open): 0, -1 when there is no such
+ * file, 1 when stat() failed otherwise (that proves nothing). */
+static int
+file_id(const char *path, dev_t *dev, ino_t *ino)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return errno == ENOENT || errno == ENOTDIR ? -1 : 1;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return 0;
+}
+
+/* Read the first bytes of the database through SQLite's descriptor:
+ * 1 a database header, 0 something else, -1 too short or unreadable. */
+static int
+read_header(sstore *ss)
+{
+	sqlite3_file *f = NULL;
+	char head[sizeof(sqlite_magic)];
+
+	if (sqlite3_file_control(ss->db, "main", SQLITE_FCNTL_FILE_POINTER,
+	    &f) != SQLITE_OK || f == NULL || f->pMethods == NULL)
+		return -1;
+	if (f->pMethods->xRead(f, head, (int)sizeof(head), 0) != SQLITE_OK)
+		return -1;
+	return memcmp(head, sqlite_magic, sizeof(head)) == 0;
+}
+
+/* After open: what the paths name now is what the connection has. */
+static void
+watch_start(sstore *ss)
+{
+	const char *db = sqlite3_db_filename(ss->db, "main");
+
+	if (db == NULL || *db == '\0' ||
+	    file_id(db, &ss->db_dev, &ss->db_ino) != 0)
+		return;
+	ss->watching = 1;
+	ss->wal_known = file_id(sqlite3_filename_wal(db), &ss->wal_dev,
+	    &ss->wal_ino) == 0;
+	ss->had_header = read_header(ss) == 1;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ss->watched);
+}
+
+static int
+lost(sstore *ss, int rc, const char *what, const char *path)
+{
+	ss->lost = rc;
+	crumb_fmt(ss->msg, sizeof(ss->msg), "sqlite: %s %s while the store "
+	    "was open; every call fails until it is opened again (never "
+	    "delete, move or copy over a live store)", path, what);
+	fprintf(stderr, "crumb: %s\n", ss->msg);
+	return rc;
+}
+
+static int
+watch_files(sstore *ss)
+{
+	struct timespec now;
+	const char *db, *wal;
+	dev_t dev;
+	ino_t ino;
+	int head, found;
+
+	if (ss->lost) {
+		/* the message stays the one lost() wrote */
+		return ss->lost;
+	}
+	if (!ss->watching)
+		return CRUMB_OK;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	if ((now.tv_sec - ss->watched.tv_sec) * 1000000000L +
+	    (now.tv_nsec - ss->watched.tv_nsec) < WATCH_NS)
+		return CRUMB_OK;
+	ss->watched = now;
+	db = sqlite3_db_filename(ss->db, "main");
+	wal = sqlite3_filename_wal(db);
+	if ((found = file_id(db, &dev, &ino)) < 0)
+		return lost(ss, CRUMB_E_CANTOPEN, "was deleted", db);
+	if (found == 0 && (dev != ss->db_dev || ino != ss->db_ino))
+		return lost(ss, CRUMB_E_CANTOPEN, "was replaced by another file",
+		    db);
+	if (!ss->wal_known) {
+		ss->wal_known = file_id(wal, &ss->wal_dev, &ss->wal_ino) == 0;
+	} else if ((found = file_id(wal, &dev, &ino)) < 0) {
+		return lost(ss, CRUMB_E_CANTOPEN, "was deleted", wal);
+	} else if (found == 0 && (dev != ss->wal_dev || ino != ss->wal_ino)) {
+		return lost(ss, CRUMB_E_CANTOPEN, "was replaced by another file",
+		    wal);
+	}
+	head = read_header(ss);
+	if (head == 1)
+		ss->had_header = 1;
+	else if (ss->had_header)
+		return lost(ss, CRUMB_E_CORRUPT, "is no longer a SQLite "
+		    "database (overwritten or truncated)", db);
+	return CRUMB_OK;
 }
 
 /*
@@ -911,6 +1057,7 @@ setup(sstore *ss, const char *path, int busy_ms, unsigned flags)
 			return fail(ss, rc);
 	}
 	ss->gate = crumb_gate_open(sqlite3_db_filename(ss->db, "main"));
+	watch_start(ss);
 	return CRUMB_OK;
 }
 

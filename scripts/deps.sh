@@ -10,8 +10,8 @@
 
 # The packages the guestbook demo and its end-to-end test need.
 CRUMB_DEMO_PACKAGES="autoconf automake libtool pkg-config make gcc
-libfcgi-dev libcjson-dev libsqlite3-dev libgcrypt20-dev apache2 spawn-fcgi
-curl sqlite3"
+libfcgi-dev libcjson-dev libsqlite3-dev libgcrypt20-dev apache2 apache2-utils spawn-fcgi
+multiwatch procps curl sqlite3"
 # And what the several-host demo adds (scripts/hosts.sh): the balancer,
 # a PostgreSQL server and the library's PostgreSQL store.
 # shellcheck disable=SC2034 # used by scripts/demo.sh

@@ -15,6 +15,17 @@
 # answers 200 (or CODE: a test of a program that must answer 503 says
 # --ready-status 503); everything else goes to stderr.  SIGTERM or SIGINT stops
 # Apache and every worker, then the script exits.
+# The FastCGI workers run under multiwatch (started by spawn-fcgi on the
+# bound port), which starts a worker again when one dies; run/workers.pid
+# lists the live ones (one a line) and run/supervisor.pid multiwatch.
+# Once READY, the script looks every second: a worker that died and its
+# replacement are reported on stderr; when Apache or multiwatch is gone
+# it says so, stops the rest and exits 1.  CRUMB_SUPERVISE=0 starts the
+# workers with spawn-fcgi alone, unsupervised (for tests that replace
+# workers themselves); then only Apache is watched.
+# Apache's access log is rotated at CRUMB_ACCESS_LOG_MAX (default 8M; K
+# and M suffixes), two files at most, in CRUMB_LOG_DIR (default run/);
+# error.log stays in run/.
 # CRUMB_INSECURE_COOKIE=1 in the environment is passed to the program
 # (cookies without Secure, for plain HTTP on loopback), and so is
 # CRUMB_BUSY_MS (the session store's busy timeout, default 5000), and
@@ -48,9 +59,15 @@ INSECURE=${CRUMB_INSECURE_COOKIE:-0}
 BUSY_MS=${CRUMB_BUSY_MS:-5000}
 PURGE_INTERVAL=${PURGE_INTERVAL:-300}
 HOST_NAME=${CRUMB_HOST_NAME:-}
+SUPERVISE=${CRUMB_SUPERVISE:-1}
+LOG_DIR=${CRUMB_LOG_DIR:-}
+LOG_MAX=${CRUMB_ACCESS_LOG_MAX:-8M}
+ROTATELOGS=
 
 APACHE_PID=
+SUPERVISOR_PID=
 WORKER_PIDS=
+MULTIWATCH=
 PURGE_PID=
 PURGE=
 PURGE_ENV=()
@@ -64,7 +81,8 @@ usage() {
 	echo "           [--workers N] [--build-dir B] [--program PATH]"
 	echo "           [--ready-status CODE] [--host-name NAME]"
 	echo "environment: CRUMB_INSECURE_COOKIE=1, CRUMB_BUSY_MS, PURGE_INTERVAL,"
-	echo "             CRUMB_HOST_NAME, CRUMB_STORE"
+	echo "             CRUMB_HOST_NAME, CRUMB_STORE, CRUMB_SUPERVISE=0,"
+	echo "             CRUMB_LOG_DIR, CRUMB_ACCESS_LOG_MAX"
 }
 
 parse_args() {
@@ -115,6 +133,8 @@ check_tools() {
 	if [ "$MODE" = fcgi ]; then
 		command -v spawn-fcgi >/dev/null ||
 		    die "spawn-fcgi not found (scripts/deps.sh)"
+		[ "$SUPERVISE" = 0 ] || MULTIWATCH=$(command -v multiwatch) ||
+		    die "multiwatch not found (scripts/deps.sh)"
 	fi
 }
 
@@ -151,6 +171,7 @@ prepare_state() {
 	check_not_running
 	rm -rf "$RUN_DIR" && mkdir -m 0700 "$RUN_DIR" ||
 	    die "cannot create $RUN_DIR"
+	prepare_log_dir
 	if [ ! -e "$STATE_DIR/key" ]; then
 		[ -x "$keygen" ] || die "$keygen not built"
 		"$keygen" "$STATE_DIR/key" || die "crumb-keygen failed"
@@ -171,6 +192,27 @@ prepare_state() {
 		    die "$RUN_USER cannot reach $STATE_DIR (a parent" \
 		        "directory is closed to it); choose another --state-dir"
 	fi
+}
+
+# The access log grows with every request: rotated at LOG_MAX, two
+# files at most, in LOG_DIR (CRUMB_LOG_DIR), which should be another
+# volume than the state directory's, so that traffic never fills the
+# store's disk; by default run/ (whose size it then bounds).  Apache's
+# piped logger (rotatelogs) runs as the user who started the stack.
+prepare_log_dir() {
+	case $LOG_MAX in *[!0-9KMG]*|'') die "bad CRUMB_ACCESS_LOG_MAX: $LOG_MAX" ;;
+	esac
+	: "${LOG_DIR:=$RUN_DIR}"
+	mkdir -p "$LOG_DIR" && LOG_DIR=$(cd "$LOG_DIR" && pwd) ||
+	    die "cannot create $LOG_DIR"
+	# It goes into a piped log's command line: one word.
+	case $LOG_DIR in *[!A-Za-z0-9/._-]*)
+		die "the access log's directory $LOG_DIR has characters" \
+		    "other than A-Z a-z 0-9 / . _ - (set CRUMB_LOG_DIR)" ;;
+	esac
+	command -v rotatelogs >/dev/null ||
+	    die "rotatelogs not found (the Debian package apache2-utils)"
+	ROTATELOGS=$(command -v rotatelogs)
 }
 
 # The servers run a copy: the build tree may be closed to $RUN_USER, and
@@ -250,7 +292,9 @@ render() {
 	    -e "s|@GROUP@|$RUN_GROUP|g" -e "s|@FCGI_PORT@|${FCGI_PORT:-}|g" \
 	    -e "s|@GUESTBOOK@|$PROGRAM|g" \
 	    -e "s|@CGI_DIR@|$(dirname "$PROGRAM")|g" \
-	    -e "s|@INSECURE@|$INSECURE|g" -e "s|@BUSY_MS@|$BUSY_MS|g" "$@"
+	    -e "s|@INSECURE@|$INSECURE|g" -e "s|@BUSY_MS@|$BUSY_MS|g" \
+	    -e "s|@LOG_DIR@|$LOG_DIR|g" -e "s|@LOG_MAX@|$LOG_MAX|g" \
+	    -e "s|@ROTATELOGS@|$ROTATELOGS|g" "$@"
 }
 
 # CRUMB_VALGRIND_DIR=DIR runs each FastCGI worker under valgrind
@@ -263,6 +307,11 @@ valgrind_prefix() {
 # spawn-fcgi binds the port itself: try random ports until a bind
 # succeeds, so that two stacks never share one.  They lie below Linux's
 # ephemeral range (32768 and up), where outgoing connections take theirs.
+# spawn-fcgi starts one process, multiwatch, which forks the N workers on
+# the inherited socket and starts a worker again when one dies
+# (--retry: a slot whose worker keeps dying within --timeout ms is given
+# up; when every slot is, multiwatch exits and the stack says so).
+# SIGTERM to multiwatch stops the workers (--signal TERM) and then it.
 start_workers() {
 	local out user_opts=()
 	[ "$(id -u)" -eq 0 ] && user_opts=(-u "$RUN_USER" -g "$RUN_GROUP")
@@ -271,16 +320,32 @@ start_workers() {
 	for _ in 1 2 3 4 5 6 7 8 9 10; do
 		FCGI_PORT=$((20000 + RANDOM % 12000))
 		[ "$FCGI_PORT" = "$PORT" ] && continue
-		rm -f "$RUN_DIR/workers.pid"
+		rm -f "$RUN_DIR/supervisor.pid"
 		# The sh wrapper keeps the workers' stderr (spawn-fcgi
 		# sends it to /dev/null) in run/fcgi.log.
-		if out=$(spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" \
-		    -F "$WORKERS" -P "$RUN_DIR/workers.pid" "${user_opts[@]}" \
+		if [ "$SUPERVISE" = 0 ]; then
+			rm -f "$RUN_DIR/workers.pid"
+			out=$(spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" \
+			    -F "$WORKERS" -P "$RUN_DIR/workers.pid" \
+			    "${user_opts[@]}" \
+			    -- /bin/sh -c 'exec $2 "$0" 2>>"$1"' "$PROGRAM" \
+			    "$RUN_DIR/fcgi.log" "$(valgrind_prefix)" 2>&1) && {
+				WORKER_PIDS=$(tr '\n' ' ' < "$RUN_DIR/workers.pid")
+				say "$WORKERS FastCGI workers on" \
+				    "127.0.0.1:$FCGI_PORT (pids $WORKER_PIDS)," \
+				    "not supervised"
+				return 0
+			}
+		elif out=$(spawn-fcgi -a 127.0.0.1 -p "$FCGI_PORT" \
+		    -F 1 -P "$RUN_DIR/supervisor.pid" "${user_opts[@]}" \
+		    -- "$MULTIWATCH" -f "$WORKERS" -r 5 -t 2000 -s TERM \
 		    -- /bin/sh -c 'exec $2 "$0" 2>>"$1"' "$PROGRAM" \
 		    "$RUN_DIR/fcgi.log" "$(valgrind_prefix)" 2>&1); then
-			WORKER_PIDS=$(tr '\n' ' ' < "$RUN_DIR/workers.pid")
+			SUPERVISOR_PID=$(cat "$RUN_DIR/supervisor.pid")
+			wait_workers
 			say "$WORKERS FastCGI workers on 127.0.0.1:$FCGI_PORT" \
-			    "(pids $WORKER_PIDS)"
+			    "(pids $WORKER_PIDS) under multiwatch" \
+			    "(pid $SUPERVISOR_PID)"
 			return 0
 		fi
 		case $out in
@@ -289,6 +354,40 @@ start_workers() {
 		esac
 	done
 	die "no free port for the FastCGI workers"
+}
+
+# alive PID: the process exists and is not a zombie (multiwatch is not
+# our child: once it exits it may linger unreaped).
+alive() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	case $st in Z*|'') return 1 ;; esac
+}
+
+# The workers are multiwatch's children; run/workers.pid lists them
+# (one a line) and is rewritten when they change.
+list_workers() {
+	pgrep -P "$SUPERVISOR_PID" 2>/dev/null | sort -n | tr '\n' ' ' |
+	    sed 's/ $//'
+}
+
+write_workers() {
+	# shellcheck disable=SC2086 # one pid a word
+	printf '%s\n' $WORKER_PIDS > "$RUN_DIR/workers.pid.tmp" &&
+	    mv "$RUN_DIR/workers.pid.tmp" "$RUN_DIR/workers.pid"
+}
+
+wait_workers() {
+	local n
+	for _ in $(seq 1 50); do
+		WORKER_PIDS=$(list_workers)
+		n=$(wc -w <<< "$WORKER_PIDS")
+		[ "$n" -ge "$WORKERS" ] && break
+		alive "$SUPERVISOR_PID" || die "multiwatch exited at once" \
+		    "(see $RUN_DIR/fcgi.log)"
+		sleep 0.1
+	done
+	write_workers
 }
 
 # mod_cgi hands the program only what SetEnv gives it (FastCGI workers
@@ -361,6 +460,13 @@ stop_all() {
 		wait_gone "$APACHE_PID"
 		wait "$APACHE_PID" 2>/dev/null
 	fi
+	# multiwatch first, so that it starts no worker again; it passes
+	# the TERM on to the workers.
+	if [ -n "$SUPERVISOR_PID" ]; then
+		kill -TERM "$SUPERVISOR_PID" 2>/dev/null
+		wait_gone "$SUPERVISOR_PID"
+	fi
+	WORKER_PIDS="$WORKER_PIDS $(cat "$RUN_DIR/workers.pid" 2>/dev/null)"
 	for pid in $WORKER_PIDS; do
 		kill -TERM "$pid" 2>/dev/null
 	done
@@ -371,7 +477,50 @@ stop_all() {
 		kill -TERM "$PURGE_PID" 2>/dev/null
 		wait "$PURGE_PID" 2>/dev/null
 	fi
-	[ -n "$APACHE_PID$WORKER_PIDS$PURGE_PID" ] && say "stopped"
+	[ -n "$APACHE_PID$SUPERVISOR_PID$PURGE_PID" ] && say "stopped"
+}
+
+# Once a second: Apache and multiwatch must be there, and every worker
+# that died is reported with the one multiwatch started in its place.
+# Returns (and the stack stops, exit 1) when Apache or multiwatch is
+# gone.  The sleep is a child waited for, so that a signal is handled
+# at once.
+watch() {
+	local now gone new p
+	while :; do
+		sleep 1 &
+		wait $!
+		if ! kill -0 "$APACHE_PID" 2>/dev/null; then
+			wait "$APACHE_PID" 2>/dev/null
+			say "Apache exited unexpectedly (exit $?; see" \
+			    "$RUN_DIR/error.log)"
+			APACHE_PID=
+			return 1
+		fi
+		[ -n "$SUPERVISOR_PID" ] || continue
+		if ! alive "$SUPERVISOR_PID"; then
+			say "multiwatch (pid $SUPERVISOR_PID) exited: no" \
+			    "FastCGI workers are left (see $RUN_DIR/fcgi.log)"
+			SUPERVISOR_PID=
+			return 1
+		fi
+		now=$(list_workers)
+		[ "$now" = "$WORKER_PIDS" ] && continue
+		gone=''
+		new=''
+		for p in $WORKER_PIDS; do
+			case " $now " in *" $p "*) ;; *) gone="$gone $p" ;; esac
+		done
+		for p in $now; do
+			case " $WORKER_PIDS " in *" $p "*) ;; *) new="$new $p" ;; esac
+		done
+		[ -n "$gone" ] && say "worker(s)$gone died;" \
+		    "multiwatch started${new:- none yet}"
+		[ -z "$gone" ] && [ -n "$new" ] && say "worker(s)$new started"
+		[ -z "$now" ] && say "no FastCGI worker is running"
+		WORKER_PIDS=$now
+		write_workers
+	done
 }
 
 main() {
@@ -387,8 +536,7 @@ main() {
 	start_apache
 	wait_ready
 	echo "READY http://127.0.0.1:$PORT/"
-	wait "$APACHE_PID"
-	say "Apache exited unexpectedly (see $RUN_DIR/error.log)"
+	watch
 	exit 1
 }
 

@@ -45,7 +45,8 @@ stage "dependencies"
 # shellcheck disable=SC2086 # CRUMB_CHECK_PACKAGES: one package a word
 bash scripts/deps.sh build-essential autoconf automake libtool pkg-config \
     libfcgi-dev libcjson-dev libsqlite3-dev libgcrypt20-dev \
-    apache2 spawn-fcgi curl sqlite3 valgrind clang libclang-rt-14-dev \
+    apache2 apache2-utils spawn-fcgi multiwatch procps curl sqlite3 \
+    valgrind clang libclang-rt-14-dev \
     python3 binutils e2fsprogs util-linux postgresql libpq-dev haproxy openssl \
     dpkg-dev debhelper lintian $CRUMB_CHECK_PACKAGES
 

@@ -41,7 +41,7 @@ STATE=
 W=$(mktemp -d /tmp/crumb-e2e.XXXXXX) || exit 2
 STATES=
 
-for t in apache2 spawn-fcgi curl; do
+for t in apache2 spawn-fcgi multiwatch curl; do
 	if ! command -v "$t" >/dev/null; then
 		echo "# SKIP: $t not installed (scripts/deps.sh)"
 		exit 77
@@ -126,6 +126,7 @@ check() {
 # cookie jar (pass -b FILE to replay a saved cookie without updating it).
 
 FIVEXX=
+TRANSPORT=
 
 http() {
 	local jar=$1
@@ -136,7 +137,11 @@ http() {
 	: > "$W/b"
 	CODE=$(curl -s -o "$W/b" -D "$W/h" -w '%{http_code}' --max-time 20 \
 	    "${opts[@]}" "$@")
-	case $CODE in 5*) FIVEXX="$FIVEXX $CODE:$*" ;; esac
+	case $CODE in
+	5*) FIVEXX="$FIVEXX $CODE:$*" ;;
+	# No HTTP answer at all: refused, reset, closed unanswered, timed out.
+	000) TRANSPORT="$TRANSPORT $*" ;;
+	esac
 	# Which host answered (several hosts only).
 	tr -d '\r' < "$W/h" | awk 'tolower($1) == "x-host:" { print $2 }' \
 	    >> "$W/x-hosts"
@@ -845,6 +850,10 @@ errors() {
 	want_code 303 "a form with charset=UTF-8 is accepted"
 	http "" -d 'name=a%00b' "$BASE/login"
 	want_code 400 "a NUL in the form is 400"
+	http "" -d "name=x$(printf '&f%d=1' $(seq 1 300))" "$BASE/login"
+	want_code 400 "a form of 301 fields is 400"
+	check "... and the page names the field limit, not an encoding" \
+	    eval 'has_body "more than 256 fields" && ! has_body "bad escape"'
 	printf 'name=%s' "$(repeat a 65531)" > "$W/edge"
 	http "" --data-binary @"$W/edge" "$BASE/login"
 	want_code 400 "a body of exactly 64 KiB is read (400: the name is too long)"
@@ -914,6 +923,7 @@ purge() {
 suite() {
 	MODE=$1
 	FIVEXX=
+	TRANSPORT=
 	J=$W/jar-$MODE
 	rm -f "$W"/jar-* "$W/pre-login" "$W/signed-in"
 	: > "$W/x-hosts"
@@ -943,6 +953,9 @@ suite() {
 	purge
 	check "no 5xx answer at all" eval '[ -z "$FIVEXX" ]'
 	[ -z "$FIVEXX" ] || echo "#   $FIVEXX"
+	check "no transport error (a request refused, reset or closed with no HTTP answer)" \
+	    eval '[ -z "$TRANSPORT" ]'
+	[ -z "$TRANSPORT" ] || echo "#   $TRANSPORT"
 	logs_clean
 	pg_restart
 	every_host

@@ -36,7 +36,7 @@ STATE=$W/state
 # The hosts' user (www-data when root) and PostgreSQL's (nobody) enter.
 chmod 0711 "$W"
 
-for t in haproxy apache2 spawn-fcgi curl python3 ss; do
+for t in haproxy apache2 spawn-fcgi multiwatch curl python3 ss; do
 	if ! command -v "$t" >/dev/null; then
 		echo "# SKIP: $t not installed (scripts/deps.sh)"
 		exit 77

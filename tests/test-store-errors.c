@@ -1,9 +1,12 @@
 /* Store failures reach the caller with a message: a failing custom store,
  * SQLite files that cannot be opened or are not databases, a locked
- * database (CRUMB_E_BUSY) and a table dropped under the store. */
+ * database (CRUMB_E_BUSY), a table dropped under the store, and the
+ * database or its -wal deleted, replaced or overwritten under it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -218,6 +221,99 @@ test_sqlite_busy(const char *dir)
 	crumb_store_free(store);
 }
 
+/* The open store notices its files are not what it opened at most a
+ * second later: wait past that. */
+static void
+after_a_second(void)
+{
+	struct timespec ts = { 1, 150000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+enum fault { DELETE_DB, DELETE_WAL, REPLACE_DB, OVERWRITE_DB };
+
+static void
+vanish_case(const char *dir, enum fault fault, int want, const char *says)
+{
+	char *path = tpath(dir, "vanish.db"), *other = tpath(dir, "other.db");
+	char wal[4200];
+	crumb_store *store = NULL, *again = NULL;
+	crumb_config *cfg;
+	crumb_session *s;
+	char *pair = NULL;
+	double d;
+	FILE *f;
+
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	unlink(path);
+	unlink(wal);
+	REQUIRE(crumb_store_sqlite_open(path, &store) == CRUMB_OK);
+	cfg = tcfg_new(store, &clk, 0xA3);
+	s = tbegin(cfg, NULL);
+	CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "n", 1));
+	CHECK_OK(tend(s, "id", NULL, &pair));
+	REQUIRE(pair != NULL);
+	switch (fault) {
+	case DELETE_DB:
+		CHECK(unlink(path) == 0);
+		break;
+	case DELETE_WAL:
+		CHECK(unlink(wal) == 0);
+		break;
+	case REPLACE_DB:
+		REQUIRE(crumb_store_sqlite_open(other, &again) == CRUMB_OK);
+		crumb_store_free(again);
+		again = NULL;
+		CHECK(rename(other, path) == 0);
+		break;
+	case OVERWRITE_DB:
+		REQUIRE((f = fopen(path, "r+b")) != NULL);
+		fputs("not a database any more", f);
+		fclose(f);
+		break;
+	}
+	after_a_second();
+	s = tbegin(cfg, pair);
+	CHECK_RC(crumb_state_get_number(crumb_session_server(s), "n", &d),
+	    want);
+	CHECK(strstr(crumb_session_errmsg(s), says) != NULL);
+	crumb_session_free(s);
+	/* Every later call, reads and writes, until the store is reopened. */
+	s = tbegin(cfg, NULL);
+	CHECK_OK(crumb_state_insert_number(crumb_session_server(s), "n", 1));
+	CHECK_RC(tend(s, "id", NULL, NULL), want);
+	CHECK(strstr(crumb_store_errmsg(store), says) != NULL);
+	crumb_config_free(cfg);
+	crumb_store_free(store);
+	free(pair);
+	if (fault != OVERWRITE_DB) {
+		/* Reopened on purpose: the files there now. */
+		CHECK_OK(crumb_store_sqlite_open(path, &again));
+		crumb_store_free(again);
+	}
+	unlink(path);
+	unlink(wal);
+	free(path);
+	free(other);
+}
+
+static void
+test_sqlite_vanish(const char *dir)
+{
+	TEST("SQLite: the database deleted under the store: CRUMB_E_CANTOPEN");
+	vanish_case(dir, DELETE_DB, CRUMB_E_CANTOPEN, "vanish.db was deleted");
+	TEST("SQLite: the -wal deleted under the store: CRUMB_E_CANTOPEN");
+	vanish_case(dir, DELETE_WAL, CRUMB_E_CANTOPEN,
+	    "vanish.db-wal was deleted");
+	TEST("SQLite: the database replaced (rename over it): CRUMB_E_CANTOPEN");
+	vanish_case(dir, REPLACE_DB, CRUMB_E_CANTOPEN,
+	    "vanish.db was replaced by another file");
+	TEST("SQLite: the database overwritten in place: CRUMB_E_CORRUPT");
+	vanish_case(dir, OVERWRITE_DB, CRUMB_E_CORRUPT,
+	    "no longer a SQLite database");
+}
+
 int
 main(void)
 {
@@ -226,6 +322,7 @@ main(void)
 	test_custom_failure();
 	test_sqlite_open(dir);
 	test_sqlite_busy(dir);
+	test_sqlite_vanish(dir);
 	tdir_remove(dir);
 	return CHECK_DONE();
 }

@@ -38,7 +38,8 @@ opens its stores once per process, so a fault present at start needs a
 new process.  hlib.fresh_worker copies the FastCGI listening socket out
 of a running worker (pidfd_getfd) and starts the same program on it as
 the stack's user; then the old workers are stopped, so that the fresh
-one answers every request.
+one answers every request.  These stacks run their workers unsupervised
+(CRUMB_SUPERVISE=0): multiwatch would start the old ones again.
 """
 import os
 import re
@@ -174,7 +175,7 @@ def during(stack, v, what, pids):
 def t_readonly_running():
     what = "read-only file (running)"
     tmp, state = new_state("ro")
-    stack = hlib.Stack(BUILD, state, workers=2)
+    stack = hlib.Stack(BUILD, state, workers=2, supervise=False)
     files = [os.path.join(state, f) for f in ("sessions.db",
                                               "sessions.db-wal")]
     try:
@@ -202,7 +203,7 @@ def t_readonly_running():
 def t_readonly_start():
     what = "read-only file (at start)"
     tmp, state = new_state("ro2")
-    stack = hlib.Stack(BUILD, state, workers=2)
+    stack = hlib.Stack(BUILD, state, workers=2, supervise=False)
     files = [os.path.join(state, f) for f in (
         "sessions.db", "sessions.db-wal", "sessions.db-shm")]
     try:
@@ -228,7 +229,7 @@ def t_readonly_start():
 def t_missing_dir():
     what = "missing directory (at start)"
     tmp, state = new_state("dir")
-    stack = hlib.Stack(BUILD, state, workers=2)
+    stack = hlib.Stack(BUILD, state, workers=2, supervise=False)
     away = state + ".away"
     try:
         stack.start()
@@ -267,7 +268,7 @@ def t_busy():
     what = "lock past the busy timeout"
     hold = 12.0
     tmp, state = new_state("busy")
-    stack = hlib.Stack(BUILD, state, workers=2)
+    stack = hlib.Stack(BUILD, state, workers=2, supervise=False)
     locker = None
     try:
         stack.start()
@@ -334,7 +335,7 @@ def t_corrupt_pages():
     what = "corrupted file (pages)"
     tmp, state = new_state("corrupt")
     db = os.path.join(state, "sessions.db")
-    stack = hlib.Stack(BUILD, state, workers=2)
+    stack = hlib.Stack(BUILD, state, workers=2, supervise=False)
     try:
         stack.start()
         v, n = visitor(stack)
@@ -377,7 +378,7 @@ def t_corrupt_start():
     what = "corrupted file (at start)"
     tmp, state = new_state("garbage")
     db = os.path.join(state, "sessions.db")
-    stack = hlib.Stack(BUILD, state, workers=2)
+    stack = hlib.Stack(BUILD, state, workers=2, supervise=False)
     try:
         stack.start()
         v, n = visitor(stack)
@@ -421,7 +422,7 @@ def t_full_disk():
         rep.nok("%s: mount a 4 MiB tmpfs" % what, r.stderr.strip())
         return base
     state = os.path.join(mnt, "state")
-    stack = hlib.Stack(BUILD, state, workers=2)
+    stack = hlib.Stack(BUILD, state, workers=2, supervise=False)
     filler = os.path.join(mnt, "filler")
     try:
         stack.start()
@@ -470,7 +471,7 @@ def t_full_disk():
                   last_log_line(stack))
         os.unlink(filler)
         after_fault(stack, v, n, pids, what)
-        page = v.get("/")
+        page = v.all_entries()
         missing = [m for m in posted if m.encode() not in page.body]
         rep.check(not missing, "%s: every post that got 303 is kept (%d)"
                   % (what, len(posted)), "%d missing" % len(missing))

@@ -77,7 +77,7 @@ def build_dir_arg():
 
 
 def need_tools():
-    for t in ("apache2", "spawn-fcgi", "curl"):
+    for t in ("apache2", "spawn-fcgi", "multiwatch", "curl"):
         if not any(os.access(os.path.join(d, t), os.X_OK)
                    for d in os.environ.get("PATH", "").split(":") +
                    ["/usr/sbin", "/usr/bin"]):
@@ -169,13 +169,16 @@ class Stack:
     this state directory is still alive (and says so)."""
 
     def __init__(self, build, state_dir, workers=4, mode="fcgi",
-                 program=None, insecure=True):
+                 program=None, insecure=True, supervise=True):
         self.build = build
         self.state_dir = os.path.abspath(state_dir)
         self.workers = workers
         self.mode = mode
         self.program = program
         self.insecure = insecure
+        # False: workers that stay dead (CRUMB_SUPERVISE=0), for tests
+        # that put fresh workers of their own in their place.
+        self.supervise = supervise
         self.proc = None
         self.port = None
         self.errlog = None
@@ -201,6 +204,7 @@ class Stack:
                 args += ["--program", self.program]
             env = dict(os.environ)
             env["CRUMB_INSECURE_COOKIE"] = "1" if self.insecure else "0"
+            env["CRUMB_SUPERVISE"] = "1" if self.supervise else "0"
             self.proc = subprocess.Popen(
                 args, stdout=subprocess.PIPE, stderr=self.errlog,
                 stdin=subprocess.DEVNULL, env=env)
@@ -350,6 +354,8 @@ def session_cookie_from(resp, name="id"):
     return None
 
 
+# The guestbook's link to the next older page of entries.
+OLDER_RE = re.compile(rb'id="older" rel="next" href="(/\?page=[0-9]+)"')
 CSRF_RE = re.compile(rb'name="csrf" value="([^"]*)"')
 USER_RE = re.compile(rb'<strong id="user">(.*?)</strong>')
 
@@ -444,6 +450,20 @@ class Client:
         return self.request("POST", path, body=form, **kw)
 
     # guestbook conveniences
+    def all_entries(self):
+        """GET / and every older page it links to (50 entries a page),
+        as one reply: the first page's status, every page's body."""
+        first = r = self.get("/")
+        body = r.body
+        while r.status == 200:
+            m = OLDER_RE.search(r.body)
+            if not m:
+                break
+            r = self.get(m.group(1).decode())
+            body += r.body
+        first.body = body
+        return first
+
     def csrf(self):
         r = self.get("/")
         m = CSRF_RE.search(r.body)
