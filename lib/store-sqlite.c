@@ -512,12 +512,16 @@ static int
 s_stats(void *ctx, int64_t now, crumb_store_counts *out)
 {
 	sstore *ss = ctx;
-	sqlite3_stmt *q = admin(ss, A_STATS);
+	sqlite3_stmt *q;
 	const char *file;
 	char *wal;
 	int rc;
 
-	if (q == NULL)
+	/* Counting a database that was deleted or replaced would report
+	 * the wrong file's figures. */
+	if ((rc = watch_files(ss)) != CRUMB_OK)
+		return rc;
+	if ((q = admin(ss, A_STATS)) == NULL)
 		return CRUMB_E_STORE;
 	sqlite3_bind_int64(q, 1, now);
 	rc = sqlite3_step(q);
@@ -549,11 +553,13 @@ s_scan(void *ctx, const uint8_t *after, int64_t now, unsigned max,
     crumb_scan_fn fn, void *ud, unsigned *seen)
 {
 	sstore *ss = ctx;
-	sqlite3_stmt *q = admin(ss, A_SCAN);
+	sqlite3_stmt *q;
 	int rc;
 
 	*seen = 0;
-	if (q == NULL)
+	if ((rc = watch_files(ss)) != CRUMB_OK)
+		return rc;
+	if ((q = admin(ss, A_SCAN)) == NULL)
 		return CRUMB_E_STORE;
 	if (after != NULL)
 		bind_hash(q, 1, after);
