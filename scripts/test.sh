@@ -37,7 +37,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP"
 JOBS=$(nproc 2>/dev/null || echo 2)
 
-stage() { printf '\n==== %s ====\n' "$*"; }
+stage() { printf '\n==== %s (at %d s) ====\n' "$*" "$SECONDS"; }
 
 stage "dependencies"
 # shellcheck source=scripts/deps.sh
