@@ -24,93 +24,24 @@
 # shellcheck disable=SC2016,SC2317,SC2034
 set -u
 
-SRC=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$(cd "${1:-${top_builddir:-.}}" && pwd) || exit 2
+# shellcheck source=tests/stack-lib.sh
+. "$(dirname "$0")/stack-lib.sh"
 CTL=$BUILD/tools/crumbctl
 CLIENTS=4
 
-N=0
-FAILS=0
-STACK_PID=
-W=$(mktemp -d /tmp/crumb-e2e-keyrot.XXXXXX) || exit 2
-STATE=$W/state
-# The workers' user (www-data when root) enters.
-chmod 0711 "$W"
-
-for t in apache2 spawn-fcgi curl sha256sum base64 od; do
-	if ! command -v "$t" >/dev/null; then
-		echo "# SKIP: $t not installed (scripts/deps.sh)"
-		exit 77
-	fi
-done
+need apache2 spawn-fcgi curl sha256sum base64 od
 if [ ! -x "$BUILD/cgi-bin/guestbook" ] || [ ! -x "$CTL" ]; then
 	echo "# guestbook or crumbctl not built in $BUILD" >&2
 	exit 2
 fi
 
-ok() { N=$((N + 1)); echo "ok $N - $1"; }
-nok() { N=$((N + 1)); FAILS=$((FAILS + 1)); echo "not ok $N - $1${2:+ ($2)}"; }
-check() {
-	local desc=$1
-	shift
-	if "$@"; then ok "$desc"; else nok "$desc"; fi
-}
-
-# ------------------------------------------------------------------
-# The stack (as tests/e2e-guestbook.sh starts it)
-
-free_port() {
-	local p
-	for _ in $(seq 1 50); do
-		p=$((20000 + RANDOM % 12000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-stop_stack() {
-	if [ -n "$STACK_PID" ]; then
-		kill -TERM "$STACK_PID" 2>/dev/null
-		wait "$STACK_PID" 2>/dev/null
-		STACK_PID=
-	fi
-}
-
-start_stack() {
-	local try
-	for try in 1 2 3; do
-		PORT=$(free_port) || return 1
-		BASE=http://127.0.0.1:$PORT
-		: > "$W/stack.out"
-		CRUMB_INSECURE_COOKIE=1 PURGE_INTERVAL=0 \
-		    "$SRC/scripts/stack.sh" --port "$PORT" --state-dir "$STATE" \
-		    --mode fcgi --workers 3 --build-dir "$BUILD" \
-		    > "$W/stack.out" 2> "$W/stack.err" &
-		STACK_PID=$!
-		for _ in $(seq 1 300); do
-			grep -q '^READY ' "$W/stack.out" && return 0
-			kill -0 "$STACK_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		stop_stack
-		echo "# stack did not start (try $try):" >&2
-		sed 's/^/#   /' "$W/stack.err" >&2
-	done
-	return 1
-}
-
+# stack-lib.sh's cleanup, after the clients are stopped.
 cleanup() {
 	touch "$W/stop"
 	wait_clients
 	stop_stack
 	rm -rf "$W"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # ------------------------------------------------------------------
 # Keys and cookies
@@ -194,7 +125,7 @@ client_ok() {
 
 # ------------------------------------------------------------------
 
-if ! start_stack; then
+if ! start_stack --workers 3; then
 	nok "the stack starts"
 	echo "1..$N"
 	exit 1
