@@ -262,6 +262,41 @@ m_user_remove(void *ctx, const char *user, uint64_t *deleted)
 	return CRUMB_OK;
 }
 
+/* The live records keep(r, arg) accepts, sorted by cmp, in a new array
+ * (free) of *count pointers into the store. */
+static int
+live_sorted(mstore *m, int64_t now, int (*keep)(const mrec *, const void *),
+    const void *arg, int (*cmp)(const void *, const void *), mrec ***out,
+    size_t *count)
+{
+	mrec *r, **list = NULL;
+	size_t b, n = 0, cap = 0;
+
+	for (b = 0; b < BUCKETS; b++) {
+		for (r = m->bucket[b]; r != NULL; r = r->next) {
+			if (r->expires <= now || !keep(r, arg))
+				continue;
+			if (n == cap) {
+				size_t c = cap ? 2 * cap : 64;
+				mrec **p = realloc(list, c * sizeof(*p));
+
+				if (p == NULL) {
+					free(list);
+					return CRUMB_E_NOMEM;
+				}
+				list = p;
+				cap = c;
+			}
+			list[n++] = r;
+		}
+	}
+	if (n > 1)
+		qsort(list, n, sizeof(*list), cmp);
+	*out = list;
+	*count = n;
+	return CRUMB_OK;
+}
+
 /* Most recently seen first, as the SQLite store lists them. */
 static int
 by_last_seen(const void *a, const void *b)
@@ -276,30 +311,12 @@ static int
 m_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
     void *ud)
 {
-	mstore *m = ctx;
-	mrec *r, **list = NULL;
-	size_t b, n = 0, cap = 0, i;
+	mrec *r, **list;
+	size_t n, i;
 
-	for (b = 0; b < BUCKETS; b++) {
-		for (r = m->bucket[b]; r != NULL; r = r->next) {
-			if (!is_user(r, user) || r->expires <= now)
-				continue;
-			if (n == cap) {
-				size_t c = cap ? 2 * cap : 8;
-				mrec **p = realloc(list, c * sizeof(*list));
-
-				if (p == NULL) {
-					free(list);
-					return CRUMB_E_NOMEM;
-				}
-				list = p;
-				cap = c;
-			}
-			list[n++] = r;
-		}
-	}
-	if (n > 1)
-		qsort(list, n, sizeof(*list), by_last_seen);
+	if (live_sorted(ctx, now, is_user, user, by_last_seen, &list, &n) !=
+	    CRUMB_OK)
+		return CRUMB_E_NOMEM;
 	for (i = 0; i < n; i++) {
 		crumb_session_info info;
 
@@ -371,38 +388,25 @@ by_hash(const void *a, const void *b)
 	    (*(const mrec *const *)b)->hash, CRUMB_HASH_LEN);
 }
 
+static int
+keep_after(const mrec *r, const void *after)
+{
+	return after == NULL || memcmp(r->hash, after, CRUMB_HASH_LEN) > 0;
+}
+
 /* A page: the live records after after, sorted, the first max of them
  * (this store is for tests: it sorts all of them for each page). */
 static int
 m_scan(void *ctx, const uint8_t *after, int64_t now, unsigned max,
     crumb_scan_fn fn, void *ud, unsigned *seen)
 {
-	mstore *m = ctx;
-	mrec *r, **list = NULL;
-	size_t b, n = 0, cap = 0, i;
+	mrec *r, **list;
+	size_t n, i;
 
 	*seen = 0;
-	for (b = 0; b < BUCKETS; b++) {
-		for (r = m->bucket[b]; r != NULL; r = r->next) {
-			if (r->expires <= now || (after != NULL &&
-			    memcmp(r->hash, after, CRUMB_HASH_LEN) <= 0))
-				continue;
-			if (n == cap) {
-				size_t c = cap ? 2 * cap : 64;
-				mrec **p = realloc(list, c * sizeof(*p));
-
-				if (p == NULL) {
-					free(list);
-					return CRUMB_E_NOMEM;
-				}
-				list = p;
-				cap = c;
-			}
-			list[n++] = r;
-		}
-	}
-	if (n > 1)
-		qsort(list, n, sizeof(*list), by_hash);
+	if (live_sorted(ctx, now, keep_after, after, by_hash, &list, &n) !=
+	    CRUMB_OK)
+		return CRUMB_E_NOMEM;
 	for (i = 0; i < n && i < max; i++) {
 		crumb_record rec;
 
