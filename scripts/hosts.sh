@@ -226,6 +226,12 @@ defaults
     option http-buffer-request
     timeout http-keep-alive 5s
     timeout queue 5s
+    # A health check answered slowly (a host busy with a burst, or a CGI
+    # program started per request on a loaded machine) is not a dead
+    # host: without this, a check fails after inter (1 s), and three
+    # slow answers take a working host out.  A host that refuses the
+    # connection or answers 5xx is still out at once.
+    timeout check 5s
     # Only a connection that failed is tried again (on another host):
     # a request a host received is never sent twice.
     retries 2

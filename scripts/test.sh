@@ -118,12 +118,16 @@ bash tests/readme-example.sh "$TOP/build/default" "$PREFIX"
 stage "Debian packages: build from the tarball, lintian, install, use, purge"
 bash tests/deb-package.sh "$TARBALL"
 
-stage "AddressSanitizer + UndefinedBehaviorSanitizer: make check"
+stage "AddressSanitizer + UndefinedBehaviorSanitizer: the code-heavy tests"
 configure_in build/asan --enable-asan --enable-werror --with-postgresql=yes CC=clang
 make -C build/asan -j"$JOBS"
+# The C test programs and the scripts that drive the code the most
+# (SANITIZER_SHELL_TESTS in tests/Makefile.inc says which and why);
+# distcheck ran them all.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_check build/asan
+    run_check build/asan \
+    TESTS='$(filter tests/test-%,$(check_PROGRAMS)) $(SANITIZER_SHELL_TESTS)'
 
 stage "fuzzing (short run; scripts/fuzz.sh 600 for a long one)"
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
