@@ -50,7 +50,7 @@ test_form_limit_counts_fields(void)
 	p = body;
 	for (i = 0; i <= CRUMB_FORM_MAX_FIELDS; i++)
 		p += sprintf(p, "%sf%zu=%zu", i ? "&" : "", i, i);
-	parse_count(body, CRUMB_E_PARSE);
+	parse_count(body, CRUMB_E_TOO_LARGE);
 	free(body);
 }
 
