@@ -480,8 +480,8 @@ int crumb_store_memory_new(crumb_store **out);
  * appears in it.  Errors: CRUMB_E_INVAL for a NULL url or out, an
  * empty url, an unknown scheme or a store this library was not built
  * with (errbuf names the stores it has: "unknown store URL scheme
- * \"redis\": this crumb has sqlite, memory"), a bad query parameter or
- * a malformed sqlite: URL; otherwise what the backend's open returns
+ * \"mysql\": this crumb has sqlite, memory"), a bad query parameter or
+ * a malformed sqlite: or redis URL; otherwise what the backend's open returns
  * (crumb_store_sqlite_open_v3: CRUMB_E_CANTOPEN, _READONLY, _FULL,
  * _CORRUPT, _BUSY, ...; crumb_store_memory_new: CRUMB_E_NOMEM). */
 int crumb_store_open(const char *url, crumb_store **out, char *errbuf,
