@@ -53,6 +53,8 @@ crumb_store_redis_open(const char *url, int timeout_ms, crumb_store **out,
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <strings.h>
 #include <sys/time.h>
@@ -387,6 +389,35 @@ tv_of(int ms)
 	return tv;
 }
 
+/*
+ * One command, one round trip.  hiredis writes with write(): a server
+ * that closed the connection would raise SIGPIPE and kill a CGI
+ * program that did not ignore it.  SIGPIPE is blocked for the call and
+ * one it raised is taken back (libpq does the same).
+ */
+static redisReply *
+call(rstore *rs, int n, const char **v, const size_t *len)
+{
+	sigset_t pipe_set, old, pending;
+	int was_pending;
+	redisReply *r;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	was_pending = sigpending(&pending) == 0 &&
+	    sigismember(&pending, SIGPIPE) == 1;
+	r = redisCommandArgv(rs->c, n, v, len);
+	if (!was_pending && sigpending(&pending) == 0 &&
+	    sigismember(&pending, SIGPIPE) == 1) {
+		struct timespec zero = { 0, 0 };
+
+		(void)sigtimedwait(&pipe_set, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
 /* One command on the live connection; *out is the reply (not an
  * error reply). */
 static int
@@ -397,8 +428,7 @@ cmd(rstore *rs, const args *a, redisReply **out)
 
 	*out = NULL;
 	/* hiredis only reads the array (its prototype lacks the const). */
-	r = redisCommandArgv(rs->c, a->n, (const char **)(uintptr_t)a->v,
-	    a->len);
+	r = call(rs, a->n, (const char **)(uintptr_t)a->v, a->len);
 	if (r == NULL)
 		return conn_fail(rs, "connection lost");
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -549,7 +579,7 @@ eval(rstore *rs, int i, int nkeys, const char *const *keys,
 
 		v[1] = rs->sha[i];
 		len[1] = 40;
-		r = redisCommandArgv(rs->c, n, v, len);
+		r = call(rs, n, v, len);
 		if (r == NULL) {
 			rc = conn_fail(rs, "connection lost");
 			break;
