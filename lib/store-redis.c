@@ -58,6 +58,7 @@ crumb_store_redis_open(const char *url, int timeout_ms, crumb_store **out,
 #include <stdio.h>
 #include <strings.h>
 #include <sys/time.h>
+#include <time.h>
 #include <hiredis/hiredis.h>
 
 #define DEFAULT_TIMEOUT_MS 5000
@@ -390,31 +391,52 @@ tv_of(int ms)
 }
 
 /*
- * One command, one round trip.  hiredis writes with write(): a server
- * that closed the connection would raise SIGPIPE and kill a CGI
- * program that did not ignore it.  SIGPIPE is blocked for the call and
- * one it raised is taken back (libpq does the same).
+ * hiredis writes with write(): a server that closed the connection
+ * would raise SIGPIPE and kill a CGI program that does not ignore it.
+ * Around each exchange SIGPIPE is blocked, and one the exchange raised
+ * is taken back (libpq does the same).
  */
-static redisReply *
-call(rstore *rs, int n, const char **v, const size_t *len)
-{
-	sigset_t pipe_set, old, pending;
+typedef struct nopipe {
+	sigset_t set, old;
 	int was_pending;
-	redisReply *r;
+} nopipe;
 
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-	was_pending = sigpending(&pending) == 0 &&
+static void
+nopipe_begin(nopipe *np)
+{
+	sigset_t pending;
+
+	sigemptyset(&np->set);
+	sigaddset(&np->set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &np->set, &np->old);
+	np->was_pending = sigpending(&pending) == 0 &&
 	    sigismember(&pending, SIGPIPE) == 1;
-	r = redisCommandArgv(rs->c, n, v, len);
-	if (!was_pending && sigpending(&pending) == 0 &&
+}
+
+static void
+nopipe_end(nopipe *np)
+{
+	sigset_t pending;
+
+	if (!np->was_pending && sigpending(&pending) == 0 &&
 	    sigismember(&pending, SIGPIPE) == 1) {
 		struct timespec zero = { 0, 0 };
 
-		(void)sigtimedwait(&pipe_set, NULL, &zero);
+		(void)sigtimedwait(&np->set, NULL, &zero);
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_sigmask(SIG_SETMASK, &np->old, NULL);
+}
+
+/* One command, one round trip. */
+static redisReply *
+call(rstore *rs, int n, const char **v, const size_t *len)
+{
+	nopipe np;
+	redisReply *r;
+
+	nopipe_begin(&np);
+	r = redisCommandArgv(rs->c, n, v, len);
+	nopipe_end(&np);
 	return r;
 }
 
@@ -463,6 +485,45 @@ load_script(rstore *rs, int i)
 	return CRUMB_OK;
 }
 
+/* Every script in one pipeline: one round trip. */
+static int
+load_all(rstore *rs)
+{
+	nopipe np;
+	int i, rc = CRUMB_OK;
+
+	for (i = 0; i < S_COUNT; i++) {
+		const char *v[3] = { "SCRIPT", "LOAD", script[i] };
+		size_t len[3] = { 6, 4, strlen(script[i]) };
+
+		if (redisAppendCommandArgv(rs->c, 3, v, len) != REDIS_OK)
+			return conn_fail(rs, "cannot load the scripts");
+	}
+	nopipe_begin(&np);
+	for (i = 0; i < S_COUNT && rc == CRUMB_OK; i++) {
+		void *p = NULL;
+		redisReply *r;
+
+		if (redisGetReply(rs->c, &p) != REDIS_OK || p == NULL) {
+			rc = conn_fail(rs, "connection lost");
+			break;
+		}
+		r = p;
+		if (r->type == REDIS_REPLY_ERROR) {
+			rc = reply_fail(rs, r);
+		} else if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+			set_msg(rs, "unexpected answer to SCRIPT LOAD", NULL);
+			rc = CRUMB_E_STORE;
+		} else {
+			memcpy(rs->sha[i], r->str, 40);
+			rs->sha[i][40] = '\0';
+		}
+		freeReplyObject(r);
+	}
+	nopipe_end(&np);
+	return rc;
+}
+
 /* A fresh connection: logged in, database selected, scripts loaded. */
 static int
 reconnect(rstore *rs)
@@ -470,7 +531,7 @@ reconnect(rstore *rs)
 	struct timeval tv = tv_of(rs->timeout_ms);
 	args a = { .n = 0 };
 	redisReply *r;
-	int rc, i;
+	int rc;
 
 	drop(rs);
 	rs->c = rs->sock != NULL ? redisConnectUnixWithTimeout(rs->sock, tv) :
@@ -511,12 +572,9 @@ reconnect(rstore *rs)
 		}
 		freeReplyObject(r);
 	}
-	for (i = 0; i < S_COUNT; i++)
-		if ((rc = load_script(rs, i)) != CRUMB_OK) {
-			drop(rs);
-			return rc;
-		}
-	return CRUMB_OK;
+	if ((rc = load_all(rs)) != CRUMB_OK)
+		drop(rs);
+	return rc;
 }
 
 /* Before every call: Redis sends nothing unasked, so a readable idle
