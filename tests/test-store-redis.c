@@ -345,6 +345,72 @@ errors(crumb_store *st)
 	    CRUMB_E_INVAL);
 }
 
+/* ZCARD of key in database db, through an administrator's connection. */
+static long long
+zcard(int db, const char *key)
+{
+	redisContext *c = redisConnectUnix(env("REDIS_SOCK"));
+	redisReply *x;
+	long long n = -1;
+
+	REQUIRE(c != NULL && c->err == 0);
+	x = redisCommand(c, "AUTH %s", env("REDIS_PASSWORD"));
+	freeReplyObject(x);
+	x = redisCommand(c, "SELECT %d", db);
+	freeReplyObject(x);
+	x = redisCommand(c, "ZCARD %s", key);
+	if (x != NULL && x->type == REDIS_REPLY_INTEGER)
+		n = x->integer;
+	freeReplyObject(x);
+	redisFree(c);
+	return n;
+}
+
+static int
+count_info(const crumb_session_info *info, void *ud)
+{
+	(void)info;
+	(*(int *)ud)++;
+	return 0;
+}
+
+/* Redis's own expiry, on the real clock: the record goes by itself,
+ * its user index member stays (the user has a longer session) until
+ * purge, and listing never shows it meanwhile. */
+static void
+expiry(crumb_store *st)
+{
+	const crumb_store_ops *ops;
+	void *ctx;
+	uint8_t h1[CRUMB_HASH_LEN], h2[CRUMB_HASH_LEN];
+	int64_t now = (int64_t)time(NULL);
+	crumb_record r;
+	uint64_t n = 0;
+	int listed = 0;
+
+	ops = tstore_ops(st, &ctx);
+	memset(h1, 0x11, sizeof(h1));
+	memset(h2, 0x22, sizeof(h2));
+	TEST("Redis deletes an expired record itself; purge cleans the index");
+	CHECK_OK(ops->create(ctx, h1, "{}", 2, "exp-user", now, now + 1));
+	CHECK_OK(ops->create(ctx, h2, "{}", 2, "exp-user", now, now + 100));
+	CHECK(zcard(2, "crumb:u:exp-user") == 2);
+	usleep(1300000);
+	/* Asked with the old now, the record would be live: it is gone. */
+	CHECK_RC(ops->load(ctx, h1, now, &r), CRUMB_E_NOT_FOUND);
+	now = (int64_t)time(NULL);
+	CHECK_OK(ops->user_list(ctx, "exp-user", now, count_info, &listed));
+	CHECK(listed == 1);
+	CHECK(zcard(2, "crumb:u:exp-user") == 2);
+	/* (It deletes the records of round_trips(), made at the test
+	 * clock's 1970.) */
+	CHECK_OK(crumb_store_purge(st, now, 0, &n));
+	CHECK_OK(ops->load(ctx, h2, now, &r));
+	CHECK(zcard(2, "crumb:u:exp-user") == 1);
+	CHECK_OK(ops->remove(ctx, h2));
+	CHECK(zcard(2, "crumb:u:exp-user") == 0);
+}
+
 int
 main(void)
 {
@@ -353,6 +419,7 @@ main(void)
 	start_own();
 	st = open_url(env("REDISURL_TCP"));
 	round_trips(st);
+	expiry(st);
 	errors(st);
 	crumb_store_free(st);
 	stop_own();
