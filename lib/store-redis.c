@@ -317,7 +317,7 @@ set_msg(rstore *rs, const char *what, const char *detail)
 	size_t i;
 
 	crumb_fmt(rs->msg, sizeof(rs->msg), "redis: %s%s%s", what,
-	    detail != NULL && *detail != '\0' ? ": " : "",
+	    *what != '\0' && detail != NULL && *detail != '\0' ? ": " : "",
 	    detail != NULL ? detail : "");
 	for (i = 0; rs->msg[i] != '\0'; i++)
 		if (rs->msg[i] == '\n' || rs->msg[i] == '\r')
