@@ -214,21 +214,28 @@ static const char *const script[S_COUNT] = {
 	    "index_add(p..'u:'..ARGV[4], ARGV[8], ARGV[2], ARGV[11]) end "
 	    "redis.call('PEXPIRE', k, ARGV[11]) "
 	    "return 1",
-	/* ARGV: match pattern, now.  records live users, in one script:
-	 * one consistent read of the whole keyspace. */
+	/* ARGV: match pattern of the sessions, of the user indexes, now.
+	 * records live users bytes, in one script: one consistent read of
+	 * the whole keyspace.  bytes is MEMORY USAGE of every key. */
 	[S_STATS] =
-	    "local now, c, all, live, users = tonumber(ARGV[2]), '0', 0, 0, {} "
-	    "local nu = 0 "
+	    "local now, c, all, live, users = tonumber(ARGV[3]), '0', 0, 0, {} "
+	    "local nu, bytes = 0, 0 "
 	    "repeat local r = redis.call('SCAN', c, 'MATCH', ARGV[1], "
 	    "'COUNT', 1000) c = r[1] "
 	    "for _, k in ipairs(r[2]) do "
 	    "local f = redis.call('HMGET', k, 'expires', 'user') "
 	    "if f[1] then all = all + 1 "
+	    "bytes = bytes + (redis.call('MEMORY', 'USAGE', k) or 0) "
 	    "if tonumber(f[1]) > now then live = live + 1 "
 	    "if f[2] and not users[f[2]] then users[f[2]] = true "
 	    "nu = nu + 1 end end end end "
 	    "until c == '0' "
-	    "return {all, live, nu}",
+	    "repeat local r = redis.call('SCAN', c, 'MATCH', ARGV[2], "
+	    "'COUNT', 1000) c = r[1] "
+	    "for _, k in ipairs(r[2]) do "
+	    "bytes = bytes + (redis.call('MEMORY', 'USAGE', k) or 0) end "
+	    "until c == '0' "
+	    "return {all, live, nu, bytes}",
 	/* ARGV: match pattern, prefix length, after hex ('' first), now,
 	 * max, prefix.  The max smallest live hashes above after, in order, with
 	 * their fields (8 a record). */
@@ -1118,21 +1125,27 @@ rd_stats(void *ctx, int64_t now, crumb_store_counts *out)
 	rstore *rs = ctx;
 	args a = { .n = 0 };
 	redisReply *r;
-	char *pat = pattern(rs, "s:*");
+	char *spat = pattern(rs, "s:*"), *upat = pattern(rs, "u:*");
 	int rc;
 
-	if (pat == NULL)
+	if (spat == NULL || upat == NULL) {
+		free(spat);
+		free(upat);
 		return CRUMB_E_NOMEM;
-	a_str(&a, pat);
+	}
+	a_str(&a, spat);
+	a_str(&a, upat);
 	a_int(&a, now);
 	rc = eval(rs, S_STATS, 0, NULL, NULL, &a, &r);
-	free(pat);
+	free(spat);
+	free(upat);
 	if (rc != CRUMB_OK)
 		return rc;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
 	    r->element[0]->type != REDIS_REPLY_INTEGER ||
 	    r->element[1]->type != REDIS_REPLY_INTEGER ||
-	    r->element[2]->type != REDIS_REPLY_INTEGER) {
+	    r->element[2]->type != REDIS_REPLY_INTEGER ||
+	    r->element[3]->type != REDIS_REPLY_INTEGER) {
 		freeReplyObject(r);
 		set_msg(rs, "unexpected answer to the counts", NULL);
 		return CRUMB_E_STORE;
@@ -1141,7 +1154,7 @@ rd_stats(void *ctx, int64_t now, crumb_store_counts *out)
 	out->live = (uint64_t)r->element[1]->integer;
 	out->expired = out->records - out->live;
 	out->users = (uint64_t)r->element[2]->integer;
-	out->bytes = -1;
+	out->bytes = r->element[3]->integer;
 	freeReplyObject(r);
 	return CRUMB_OK;
 }

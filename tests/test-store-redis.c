@@ -385,16 +385,20 @@ expiry(crumb_store *st)
 	uint8_t h1[CRUMB_HASH_LEN], h2[CRUMB_HASH_LEN];
 	int64_t now = (int64_t)time(NULL);
 	crumb_record r;
+	crumb_store_counts c;
 	uint64_t n = 0;
 	int listed = 0;
 
 	ops = tstore_ops(st, &ctx);
 	memset(h1, 0x11, sizeof(h1));
 	memset(h2, 0x22, sizeof(h2));
-	TEST("Redis deletes an expired record itself; purge cleans the index");
+	TEST("Redis deletes an expired record itself; purge cleans the "
+	    "index; stats has a size");
 	CHECK_OK(ops->create(ctx, h1, "{}", 2, "exp-user", now, now + 1));
 	CHECK_OK(ops->create(ctx, h2, "{}", 2, "exp-user", now, now + 100));
 	CHECK(zcard(2, "crumb:u:exp-user") == 2);
+	CHECK_OK(crumb_store_stats(st, now, &c));
+	CHECK(c.live >= 2 && c.users >= 1 && c.bytes > 100);
 	usleep(1300000);
 	/* Asked with the old now, the record would be live: it is gone. */
 	CHECK_RC(ops->load(ctx, h1, now, &r), CRUMB_E_NOT_FOUND);
