@@ -298,8 +298,7 @@ typedef struct crumb_store_ops {
 	 * what the store occupies (SQLite: the database file plus its log;
 	 * PostgreSQL: pg_total_relation_size of the table, indexes
 	 * included; Redis: MEMORY USAGE of its keys), or -1 when it
-	 * cannot tell.  On failure out is
-	 * undefined. */
+	 * cannot tell.  On failure out is undefined. */
 	int (*stats)(void *ctx, int64_t now, crumb_store_counts *out);
 	/* One page of a walk over the live records: call fn, in ascending
 	 * order of hash (compared as bytes, memcmp), for each record with
