@@ -297,8 +297,8 @@ typedef struct crumb_store_ops {
 	 * distinct users (byte-equal) among the live records; bytes is
 	 * what the store occupies (SQLite: the database file plus its log;
 	 * PostgreSQL: pg_total_relation_size of the table, indexes
-	 * included), or -1 when it cannot tell.  On failure out is
-	 * undefined. */
+	 * included; Redis: MEMORY USAGE of its keys), or -1 when it
+	 * cannot tell.  On failure out is undefined. */
 	int (*stats)(void *ctx, int64_t now, crumb_store_counts *out);
 	/* One page of a walk over the live records: call fn, in ascending
 	 * order of hash (compared as bytes, memcmp), for each record with
@@ -404,6 +404,31 @@ int crumb_store_sqlite_open_v3(const char *path, int busy_ms, unsigned flags,
 int crumb_store_postgres_open(const char *conninfo, int timeout_ms,
     crumb_store **out, char *errbuf, size_t errlen);
 
+/* Redis backend (hiredis), for sessions shared by several hosts.  url
+ * is "redis://[[user]:password@]host[:port][/db][?prefix=P&timeout=MS]"
+ * (port 6379, db 0 by default) or "redis+unix:///path/to/socket
+ * [?db=N&password=PW&prefix=P&timeout=MS]"; %-escapes are decoded.  Every key
+ * starts with prefix (default "crumb:"), so that several programs share
+ * one Redis: PREFIX "s:" HEX is a session's hash, PREFIX "u:" USER the
+ * sorted set of a user's sessions by expiry.  One connection per store
+ * handle (use one per process or thread); each write is one server-side
+ * script (EVALSHA), one round trip.  Redis deletes a record when its
+ * expires passes (a relative expiry from the caller's now, so an
+ * injected clock still decides what is live).  Not for Redis Cluster
+ * (a script touches several keys).  timeout_ms (0: 5000; the URL's
+ * timeout= wins) bounds the connect and every call.  Errors:
+ * CRUMB_E_CANTOPEN when the server cannot be reached, refuses the
+ * login or the connection is lost during a call, CRUMB_E_BUSY for a
+ * timeout (the connection is closed), CRUMB_E_READONLY (a replica),
+ * CRUMB_E_FULL (maxmemory reached), CRUMB_E_INVAL for a malformed url
+ * or a negative timeout, CRUMB_E_STORE otherwise; the detail goes to
+ * errbuf (at open) or crumb_store_errmsg and never holds the password.
+ * A connection that broke is replaced at the start of the next call.
+ * A library built without hiredis returns CRUMB_E_CANTOPEN and says so
+ * in errbuf.  New; crumb_store_free. */
+int crumb_store_redis_open(const char *url, int timeout_ms,
+    crumb_store **out, char *errbuf, size_t errlen);
+
 /* In-memory backend: for tests and single-process programs.  NOT shared
  * between processes or FastCGI workers.  New; crumb_store_free. */
 int crumb_store_memory_new(crumb_store **out);
@@ -426,6 +451,11 @@ int crumb_store_memory_new(crumb_store **out);
  *                                     store, with a 5000 ms timeout,
  *                                     when this library was built with
  *                                     it (libpq reads the whole text)
+ *   redis://:password@host:6379/0?prefix=app:&timeout=2000
+ *   redis+unix:///run/redis/redis.sock?db=0&prefix=app:
+ *                                     the Redis store, when this library
+ *                                     was built with it (see
+ *                                     crumb_store_redis_open)
  * A sqlite: URL's path is %-decoded (write '?' as %3F, '%' as %25) and
  * may end in a query of '&'-separated parameters (given twice, the
  * last one counts):
@@ -450,8 +480,8 @@ int crumb_store_memory_new(crumb_store **out);
  * appears in it.  Errors: CRUMB_E_INVAL for a NULL url or out, an
  * empty url, an unknown scheme or a store this library was not built
  * with (errbuf names the stores it has: "unknown store URL scheme
- * \"redis\": this crumb has sqlite, memory"), a bad query parameter or
- * a malformed sqlite: URL; otherwise what the backend's open returns
+ * \"mysql\": this crumb has sqlite, memory"), a bad query parameter or
+ * a malformed sqlite: or redis URL; otherwise what the backend's open returns
  * (crumb_store_sqlite_open_v3: CRUMB_E_CANTOPEN, _READONLY, _FULL,
  * _CORRUPT, _BUSY, ...; crumb_store_memory_new: CRUMB_E_NOMEM). */
 int crumb_store_open(const char *url, crumb_store **out, char *errbuf,

@@ -1,7 +1,7 @@
 /*
  * Stores opened from one URL, so that a program picks its store by
  * configuration ("sqlite:/var/lib/app/sessions.db", "memory:",
- * "postgresql://host/db") rather than by code.  This file only reads
+ * "postgresql://host/db", "redis://host/0") rather than by code.  This file only reads
  * the URL and calls the backend's own open function; it never names a
  * backend the build left out.
  */
@@ -17,14 +17,21 @@
 #include "crumb-private.h"
 
 #ifdef CRUMB_HAVE_POSTGRES
-#define STORES "sqlite, memory, postgresql"
+#define STORES_PG ", postgresql"
 #else
-#define STORES "sqlite, memory"
+#define STORES_PG ""
 #endif
+#ifdef CRUMB_HAVE_REDIS
+#define STORES_REDIS ", redis"
+#else
+#define STORES_REDIS ""
+#endif
+#define STORES "sqlite, memory" STORES_PG STORES_REDIS
 
 #define SQLITE_BUSY_DEFAULT 5000
 #define SQLITE_BUSY_MAX 3600000       /* an hour: longer is a mistake */
 #define POSTGRES_TIMEOUT 5000
+#define REDIS_TIMEOUT 5000
 
 static int
 refuse(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
@@ -326,6 +333,20 @@ open_postgres(const char *url, crumb_store **out, char *errbuf,
 }
 
 static int
+open_redis(const char *url, crumb_store **out, char *errbuf, size_t errlen)
+{
+#ifdef CRUMB_HAVE_REDIS
+	return crumb_store_redis_open(url, REDIS_TIMEOUT, out, errbuf, errlen);
+#else
+	(void)url;
+	(void)out;
+	return refuse(errbuf, errlen, CRUMB_E_INVAL, "store \"redis\" is "
+	    "not built into this crumb (configure found no hiredis): this "
+	    "crumb has " STORES);
+#endif
+}
+
+static int
 open_url(const char *url, crumb_store **out, char *errbuf, size_t errlen)
 {
 	size_t n;
@@ -348,6 +369,8 @@ open_url(const char *url, crumb_store **out, char *errbuf, size_t errlen)
 	}
 	if (is_scheme(url, n, "postgresql") || is_scheme(url, n, "postgres"))
 		return open_postgres(url, out, errbuf, errlen);
+	if (is_scheme(url, n, "redis") || is_scheme(url, n, "redis+unix"))
+		return open_redis(url, out, errbuf, errlen);
 	return refuse(errbuf, errlen, CRUMB_E_INVAL, "unknown store URL scheme "
 	    "\"%.*s\": this crumb has " STORES, n > 32 ? 32 : (int)n, url);
 }

@@ -48,6 +48,7 @@ bash scripts/deps.sh build-essential autoconf automake libtool pkg-config \
     apache2 apache2-utils spawn-fcgi multiwatch procps curl sqlite3 \
     valgrind clang libclang-rt-14-dev \
     python3 binutils e2fsprogs util-linux postgresql libpq-dev haproxy openssl \
+    redis-server libhiredis-dev \
     dpkg-dev debhelper lintian $CRUMB_CHECK_PACKAGES
 
 if [ -f "$TOP/config.status" ]; then
@@ -91,12 +92,13 @@ chmod 0755 "$PREFIX"
 trap 'rm -rf "$PREFIX"' EXIT
 
 stage "build (-Werror), then make distcheck (make check from the tarball)"
-# --with-postgresql=yes: CI builds and tests the PostgreSQL store, never
-# skips it (its tests start a private server with tests/pg-server.sh).
+# --with-postgresql=yes --with-redis=yes: CI builds and tests the
+# PostgreSQL and Redis stores, never skips them (their tests start
+# private servers with tests/pg-server.sh and tests/redis-server.sh).
 # distcheck configures the tarball's build with the same flags
 # (AM_DISTCHECK_CONFIGURE_FLAGS).  build/default stays for the stages
 # below; its own make check would run the suite a second time.
-configure_in build/default --enable-werror --with-postgresql=yes --prefix="$PREFIX"
+configure_in build/default --enable-werror --with-postgresql=yes --with-redis=yes --prefix="$PREFIX"
 make -C build/default -j"$JOBS"
 rm -f build/default/*.tar.gz
 if ! make -C build/default -j"$JOBS" distcheck; then
@@ -119,7 +121,7 @@ stage "Debian packages: build from the tarball, lintian, install, use, purge"
 bash tests/deb-package.sh "$TARBALL"
 
 stage "AddressSanitizer + UndefinedBehaviorSanitizer: the code-heavy tests"
-configure_in build/asan --enable-asan --enable-werror --with-postgresql=yes CC=clang
+configure_in build/asan --enable-asan --enable-werror --with-postgresql=yes --with-redis=yes CC=clang
 make -C build/asan -j"$JOBS"
 # The C test programs and the scripts that drive the code the most
 # (SANITIZER_SHELL_TESTS in tests/Makefile.inc says which and why);

@@ -23,6 +23,16 @@ case " ${CRUMB_BUILT_STORES:-} " in
 	urls+=("$PGURL" "$PGURL_TCP")
 	;;
 esac
+# Redis, when built: a private server (tests/redis-server.sh), over its
+# unix socket and over loopback TCP, each with a key prefix of its own.
+case " ${CRUMB_BUILT_STORES:-} " in
+*" redis "*)
+	# shellcheck source=tests/redis-server.sh
+	. "${top_srcdir:-.}/tests/redis-server.sh"
+	crumb_redis_start >/dev/null || { echo "FAIL: no Redis server"; exit 1; }
+	urls+=("$REDISURL&prefix=t1:" "$REDISURL_TCP?prefix=t%7B2%7D*:")
+	;;
+esac
 for u in ${CRUMB_TEST_STORES:-}; do
 	urls+=("$u")
 done

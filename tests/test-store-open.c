@@ -18,10 +18,16 @@
 #include "helpers.h"
 
 #ifdef CRUMB_HAVE_POSTGRES
-#define STORES "sqlite, memory, postgresql"
+#define STORES_PG ", postgresql"
 #else
-#define STORES "sqlite, memory"
+#define STORES_PG ""
 #endif
+#ifdef CRUMB_HAVE_REDIS
+#define STORES_REDIS ", redis"
+#else
+#define STORES_REDIS ""
+#endif
+#define STORES "sqlite, memory" STORES_PG STORES_REDIS
 
 static char err[512];
 
@@ -170,8 +176,8 @@ main(void)
 	CHECK_RC(crumb_store_open("memory:", NULL, err, sizeof(err)),
 	    CRUMB_E_INVAL);
 	CHECK_RC(crumb_store_open("memory:", NULL, NULL, 0), CRUMB_E_INVAL);
-	CHECK_RC(crumb_store_open("redis://x", &st, NULL, 0), CRUMB_E_INVAL);
-	CHECK_RC(crumb_store_open("redis://x", &st, err, 0), CRUMB_E_INVAL);
+	CHECK_RC(crumb_store_open("mysql://x", &st, NULL, 0), CRUMB_E_INVAL);
+	CHECK_RC(crumb_store_open("mysql://x", &st, err, 0), CRUMB_E_INVAL);
 	refused("", "empty store URL: this crumb has " STORES, NULL);
 
 	TEST("memory: is a working store; nothing may follow the colon");
@@ -297,8 +303,8 @@ main(void)
 	free(path);
 
 	TEST("unknown schemes name what this crumb has");
-	refused("redis://:hunter2@localhost:6379/0",
-	    "unknown store URL scheme \"redis\": this crumb has " STORES,
+	refused("memcached://:hunter2@localhost:11211/0",
+	    "unknown store URL scheme \"memcached\": this crumb has " STORES,
 	    "hunter2");
 	refused("mysql://root:hunter2@db/app",
 	    "unknown store URL scheme \"mysql\": this crumb has " STORES,
@@ -329,9 +335,37 @@ main(void)
 	CHECK(strstr(err, "hunter2") == NULL);
 #endif
 
+#ifndef CRUMB_HAVE_REDIS
+	TEST("redis:// without Redis built in: a clear refusal");
+	refused("redis://:hunter2@localhost:6379/0",
+	    "\"redis\" is not built into this crumb", "hunter2");
+	CHECK(strstr(err, "this crumb has " STORES) != NULL);
+	refused("redis+unix:///run/redis.sock?db=1", "\"redis\"", NULL);
+#else
+	TEST("redis:// that cannot connect or is malformed: no password shown");
+	CHECK_RC(try_open("redis://app:hunter2@127.0.0.1:1/0"),
+	    CRUMB_E_CANTOPEN);
+	CHECK(strstr(err, "hunter2") == NULL);
+	CHECK(strstr(err, "redis") != NULL);
+	CHECK_RC(try_open("redis://:hunter%32@127.0.0.1:1/0"),
+	    CRUMB_E_CANTOPEN);
+	CHECK(strstr(err, "hunter") == NULL);
+	refused("redis://:hunter2@127.0.0.1:1/0?bogus=hunter2",
+	    "unknown parameter \"bogus\"", "hunter2");
+	refused("redis://:hunter2@127.0.0.1:99999/0", "port", "hunter2");
+	refused("redis://:hunter2@127.0.0.1:1/zero", "database number",
+	    "hunter2");
+	refused("redis://127.0.0.1/0?timeout=0", "timeout", NULL);
+	refused("redis+unix://host/sock", "no host", NULL);
+	refused("redis+unix:///tmp/x.sock?db=x", "db must be", NULL);
+	CHECK_RC(try_open("redis+unix:///nonexistent/crumb.sock?db=1"),
+	    CRUMB_E_CANTOPEN);
+	CHECK(strstr(err, "cannot connect") != NULL);
+#endif
+
 	TEST("a short errbuf is cut and NUL-terminated");
 	memset(err, 'x', sizeof(err));
-	CHECK_RC(crumb_store_open("redis://x", &st, err, 8), CRUMB_E_INVAL);
+	CHECK_RC(crumb_store_open("mysql://x", &st, err, 8), CRUMB_E_INVAL);
 	CHECK_STR(err, "unknown");
 
 	tdir_remove(dir);

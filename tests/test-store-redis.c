@@ -1,0 +1,431 @@
+/*
+ * The Redis store beyond the conformance suite: network round trips per
+ * session request, Redis's errors mapped to crumb's (OOM, a read-only
+ * replica, no answer within the timeout), the password never in a
+ * message, a connection killed while idle, a server stopped (an error
+ * within the timeout) and started again (the next call reconnects), and
+ * scripts the server forgot (SCRIPT FLUSH) loaded again.
+ *
+ * The server: a private one this program starts with
+ * tests/redis-server.sh and stops at exit.
+ */
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <hiredis/hiredis.h>
+
+#include "check.h"
+#include "helpers.h"
+
+#ifndef REDIS_SERVER_SH
+#define REDIS_SERVER_SH "tests/redis-server.sh"
+#endif
+
+static struct tclock clk = { T_START };
+
+/* ---- round trips: every blocking hiredis command is one ---- */
+
+static unsigned long trips;
+
+void *
+redisCommandArgv(redisContext *c, int argc, const char **argv,
+    const size_t *argvlen)
+{
+	static void *(*next)(redisContext *, int, const char **,
+	    const size_t *);
+
+	if (next == NULL) {
+		next = (void *(*)(redisContext *, int, const char **,
+		    const size_t *))dlsym(RTLD_NEXT, "redisCommandArgv");
+		if (next == NULL)
+			abort();
+	}
+	trips++;
+	return next(c, argc, argv, argvlen);
+}
+
+/* ---- the server ---- */
+
+static char *own_dir;
+
+static void
+stop_own(void)
+{
+	char cmd[512];
+
+	if (own_dir == NULL)
+		return;
+	snprintf(cmd, sizeof(cmd), "bash '%s' stop '%s/r'", REDIS_SERVER_SH,
+	    own_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "stopping the test server failed\n");
+	rmdir(own_dir);
+	free(own_dir);
+	own_dir = NULL;
+}
+
+static void
+on_signal(int sig)
+{
+	stop_own();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void
+start_own(void)
+{
+	char cmd[512], line[1024];
+	FILE *f;
+
+	own_dir = tdir_new();
+	atexit(stop_own);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	snprintf(cmd, sizeof(cmd), "bash '%s' start '%s/r'", REDIS_SERVER_SH,
+	    own_dir);
+	REQUIRE((f = popen(cmd, "r")) != NULL);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *eq = strchr(line, '='), *v, *e;
+
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		v = eq + 1;
+		if (*v == '\'')
+			v++;
+		if ((e = strrchr(v, '\'')) != NULL)
+			*e = '\0';
+		setenv(line, v, 1);
+	}
+	REQUIRE(pclose(f) == 0);
+}
+
+static const char *
+env(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (v == NULL || *v == '\0') {
+		fprintf(stderr, "%s is not set\n", name);
+		exit(1);
+	}
+	return v;
+}
+
+static int
+server(const char *what)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "bash '%s' %s '%s'", REDIS_SERVER_SH, what,
+	    env("REDIS_DIR"));
+	return system(cmd);
+}
+
+/* An administrator's connection of its own; a command's reply type. */
+static int
+admin(const char *a, const char *b, const char *c)
+{
+	const char *argv[3] = { a, b, c };
+	size_t len[3] = { strlen(a), b != NULL ? strlen(b) : 0,
+	    c != NULL ? strlen(c) : 0 };
+	redisContext *ctx = redisConnectUnix(env("REDIS_SOCK"));
+	redisReply *r;
+	int type = -1;
+
+	REQUIRE(ctx != NULL && ctx->err == 0);
+	r = redisCommand(ctx, "AUTH %s", env("REDIS_PASSWORD"));
+	REQUIRE(r != NULL && r->type == REDIS_REPLY_STATUS);
+	freeReplyObject(r);
+	r = redisCommandArgv(ctx, c != NULL ? 3 : b != NULL ? 2 : 1, argv,
+	    len);
+	if (r != NULL) {
+		type = r->type;
+		if (type == REDIS_REPLY_ERROR)
+			fprintf(stderr, "admin %s: %s\n", a, r->str);
+		freeReplyObject(r);
+	}
+	redisFree(ctx);
+	return type;
+}
+
+static crumb_store *
+open_url(const char *url)
+{
+	crumb_store *st = NULL;
+	char err[256] = "";
+	int rc = crumb_store_open(url, &st, err, sizeof(err));
+
+	if (rc != CRUMB_OK)
+		fprintf(stderr, "open %s: %s: %s\n", url, crumb_strerror(rc),
+		    err);
+	REQUIRE(rc == CRUMB_OK);
+	return st;
+}
+
+static long
+ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 +
+	    (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static int
+bump(crumb_session *s, void *ud)
+{
+	double n = 0;
+
+	(void)ud;
+	(void)crumb_state_get_number(crumb_session_server(s), "n", &n);
+	return crumb_state_insert_number(crumb_session_server(s), "n", n + 1);
+}
+
+static void
+round_trips(crumb_store *st)
+{
+	crumb_config *cfg = tcfg_new(st, &clk, 0x93);
+	crumb_session *s;
+	char *pair = NULL;
+	const char *v;
+	double n = 0;
+	unsigned long t;
+
+	TEST("Redis sessions: a read is 1 round trip, read + write 2, "
+	    "atomic 2");
+	s = tbegin(cfg, NULL);
+	CHECK_OK(crumb_state_insert_string(crumb_session_server(s), "v", "1"));
+	CHECK_OK(tend(s, "id", NULL, &pair));
+	REQUIRE(pair != NULL);
+	t = trips;
+	s = tbegin(cfg, pair);
+	CHECK_OK(crumb_state_get_string(crumb_session_server(s), "v", &v));
+	CHECK_OK(tend(s, "id", NULL, NULL));
+	CHECK(trips - t == 1);
+	t = trips;
+	s = tbegin(cfg, pair);
+	CHECK_OK(crumb_state_insert_string(crumb_session_server(s), "v", "2"));
+	CHECK_OK(tend(s, "id", NULL, NULL));
+	CHECK(trips - t == 2);
+	t = trips;
+	s = tbegin(cfg, pair);
+	CHECK_OK(crumb_session_atomic(s, bump, NULL));
+	CHECK_OK(tend(s, "id", NULL, NULL));
+	CHECK(trips - t == 2);
+	printf("session round trips: read 1, read + write 2, atomic 2\n");
+
+	TEST("scripts the server forgot (SCRIPT FLUSH) are loaded again");
+	CHECK(admin("SCRIPT", "FLUSH", NULL) == REDIS_REPLY_STATUS);
+	s = tbegin(cfg, pair);
+	CHECK_OK(crumb_session_atomic(s, bump, NULL));
+	CHECK_OK(tend(s, "id", NULL, NULL));
+	n = tread_number(cfg, pair, "n");
+	CHECK(n == 2);
+	free(pair);
+	crumb_config_free(cfg);
+}
+
+static void
+errors(crumb_store *st)
+{
+	const crumb_store_ops *ops;
+	void *ctx;
+	uint8_t h[CRUMB_HASH_LEN];
+	crumb_record r;
+	char url[512];
+	crumb_store *st2 = NULL;
+	char err[256];
+	struct timespec t0;
+	long ms;
+
+	ops = tstore_ops(st, &ctx);
+	memset(h, 0x42, sizeof(h));
+
+	TEST("Redis: maxmemory reached (OOM) is CRUMB_E_FULL");
+	{
+		redisContext *c = redisConnectUnix(env("REDIS_SOCK"));
+		redisReply *x;
+
+		REQUIRE(c != NULL && c->err == 0);
+		x = redisCommand(c, "AUTH %s", env("REDIS_PASSWORD"));
+		freeReplyObject(x);
+		x = redisCommand(c, "CONFIG SET maxmemory-policy noeviction");
+		CHECK(x != NULL && x->type == REDIS_REPLY_STATUS);
+		freeReplyObject(x);
+		x = redisCommand(c, "CONFIG SET maxmemory 1");
+		CHECK(x != NULL && x->type == REDIS_REPLY_STATUS);
+		freeReplyObject(x);
+		CHECK_RC(ops->create(ctx, h, "{}", 2, NULL, 2000000, 2000100),
+		    CRUMB_E_FULL);
+		CHECK(strncmp(ops->errmsg(ctx), "redis: OOM ", 11) == 0);
+		x = redisCommand(c, "CONFIG SET maxmemory 0");
+		CHECK(x != NULL && x->type == REDIS_REPLY_STATUS);
+		freeReplyObject(x);
+		redisFree(c);
+	}
+	CHECK_OK(ops->create(ctx, h, "{}", 2, NULL, 2000000, 2000100));
+
+	TEST("Redis: a read-only replica is CRUMB_E_READONLY, reads work");
+	CHECK(admin("REPLICAOF", "127.0.0.1", "1") == REDIS_REPLY_STATUS);
+	CHECK_RC(ops->touch(ctx, h, 2000001, 2000200), CRUMB_E_READONLY);
+	CHECK_OK(ops->load(ctx, h, 2000001, &r));
+	CHECK(r.expires == 2000100);
+	CHECK(admin("REPLICAOF", "NO", "ONE") == REDIS_REPLY_STATUS);
+	CHECK_OK(ops->touch(ctx, h, 2000001, 2000200));
+
+	TEST("Redis: a connection killed while idle is replaced at once");
+	{
+		redisContext *c = redisConnectUnix(env("REDIS_SOCK"));
+		redisReply *x;
+
+		REQUIRE(c != NULL && c->err == 0);
+		x = redisCommand(c, "AUTH %s", env("REDIS_PASSWORD"));
+		freeReplyObject(x);
+		x = redisCommand(c, "CLIENT KILL TYPE normal SKIPME yes");
+		CHECK(x != NULL && x->type == REDIS_REPLY_INTEGER &&
+		    x->integer >= 1);
+		freeReplyObject(x);
+		redisFree(c);
+	}
+	usleep(100000);
+	CHECK_OK(ops->load(ctx, h, 2000002, &r));
+	CHECK(r.expires == 2000200);
+
+	TEST("Redis: no answer within the timeout is CRUMB_E_BUSY, then back");
+	snprintf(url, sizeof(url), "%s?timeout=300", env("REDISURL_TCP"));
+	st2 = open_url(url);
+	ops = tstore_ops(st2, &ctx);
+	CHECK(admin("CLIENT", "PAUSE", "1500") == REDIS_REPLY_STATUS);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_RC(ops->load(ctx, h, 2000002, &r), CRUMB_E_BUSY);
+	ms = ms_since(&t0);
+	CHECK(ms >= 250 && ms < 1000);
+	CHECK(strstr(ops->errmsg(ctx), "300 ms") != NULL);
+	usleep(1500000);
+	CHECK_OK(ops->load(ctx, h, 2000002, &r));
+
+	TEST("Redis: a stopped server is CRUMB_E_CANTOPEN at once; a "
+	    "restarted one is used again");
+	REQUIRE(server("pause") == 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_RC(ops->load(ctx, h, 2000002, &r), CRUMB_E_CANTOPEN);
+	CHECK_RC(ops->touch(ctx, h, 2000002, 2000300), CRUMB_E_CANTOPEN);
+	CHECK(ms_since(&t0) < 600);
+	REQUIRE(server("resume") == 0);
+	/* No persistence: the record went with the server. */
+	CHECK_RC(ops->load(ctx, h, 2000002, &r), CRUMB_E_NOT_FOUND);
+	CHECK_OK(ops->create(ctx, h, "{}", 2, NULL, 2000002, 2000100));
+	CHECK_OK(ops->load(ctx, h, 2000002, &r));
+	crumb_store_free(st2);
+
+	TEST("Redis: a wrong password is CRUMB_E_CANTOPEN, never shown");
+	snprintf(url, sizeof(url), "redis://:hunter2secret@127.0.0.1:%s/0",
+	    env("REDIS_PORT"));
+	CHECK_RC(crumb_store_open(url, &st2, err, sizeof(err)),
+	    CRUMB_E_CANTOPEN);
+	CHECK(st2 == NULL);
+	CHECK(strstr(err, "hunter2secret") == NULL);
+	CHECK(strstr(err, "redis: login refused: WRONGPASS") == err);
+	CHECK_RC(crumb_store_redis_open(url, 500, &st2, err, sizeof(err)),
+	    CRUMB_E_CANTOPEN);
+	CHECK(strstr(err, "hunter2secret") == NULL);
+	CHECK_RC(crumb_store_redis_open(url, -1, &st2, err, sizeof(err)),
+	    CRUMB_E_INVAL);
+	CHECK_RC(crumb_store_redis_open(NULL, 0, &st2, err, sizeof(err)),
+	    CRUMB_E_INVAL);
+	CHECK_RC(crumb_store_redis_open(url, 0, NULL, err, sizeof(err)),
+	    CRUMB_E_INVAL);
+}
+
+/* ZCARD of key in database db, through an administrator's connection. */
+static long long
+zcard(int db, const char *key)
+{
+	redisContext *c = redisConnectUnix(env("REDIS_SOCK"));
+	redisReply *x;
+	long long n = -1;
+
+	REQUIRE(c != NULL && c->err == 0);
+	x = redisCommand(c, "AUTH %s", env("REDIS_PASSWORD"));
+	freeReplyObject(x);
+	x = redisCommand(c, "SELECT %d", db);
+	freeReplyObject(x);
+	x = redisCommand(c, "ZCARD %s", key);
+	if (x != NULL && x->type == REDIS_REPLY_INTEGER)
+		n = x->integer;
+	freeReplyObject(x);
+	redisFree(c);
+	return n;
+}
+
+static int
+count_info(const crumb_session_info *info, void *ud)
+{
+	(void)info;
+	(*(int *)ud)++;
+	return 0;
+}
+
+/* Redis's own expiry, on the real clock: the record goes by itself,
+ * its user index member stays (the user has a longer session) until
+ * purge, and listing never shows it meanwhile. */
+static void
+expiry(crumb_store *st)
+{
+	const crumb_store_ops *ops;
+	void *ctx;
+	uint8_t h1[CRUMB_HASH_LEN], h2[CRUMB_HASH_LEN];
+	int64_t now = (int64_t)time(NULL);
+	crumb_record r;
+	crumb_store_counts c;
+	uint64_t n = 0;
+	int listed = 0;
+
+	ops = tstore_ops(st, &ctx);
+	memset(h1, 0x11, sizeof(h1));
+	memset(h2, 0x22, sizeof(h2));
+	TEST("Redis deletes an expired record itself; purge cleans the "
+	    "index; stats has a size");
+	CHECK_OK(ops->create(ctx, h1, "{}", 2, "exp-user", now, now + 1));
+	CHECK_OK(ops->create(ctx, h2, "{}", 2, "exp-user", now, now + 100));
+	CHECK(zcard(2, "crumb:u:exp-user") == 2);
+	CHECK_OK(crumb_store_stats(st, now, &c));
+	CHECK(c.live >= 2 && c.users >= 1 && c.bytes > 100);
+	usleep(1300000);
+	/* Asked with the old now, the record would be live: it is gone. */
+	CHECK_RC(ops->load(ctx, h1, now, &r), CRUMB_E_NOT_FOUND);
+	now = (int64_t)time(NULL);
+	CHECK_OK(ops->user_list(ctx, "exp-user", now, count_info, &listed));
+	CHECK(listed == 1);
+	CHECK(zcard(2, "crumb:u:exp-user") == 2);
+	/* (It deletes the records of round_trips(), made at the test
+	 * clock's 1970.) */
+	CHECK_OK(crumb_store_purge(st, now, 0, &n));
+	CHECK_OK(ops->load(ctx, h2, now, &r));
+	CHECK(zcard(2, "crumb:u:exp-user") == 1);
+	CHECK_OK(ops->remove(ctx, h2));
+	CHECK(zcard(2, "crumb:u:exp-user") == 0);
+}
+
+int
+main(void)
+{
+	crumb_store *st;
+
+	start_own();
+	st = open_url(env("REDISURL_TCP"));
+	round_trips(st);
+	expiry(st);
+	errors(st);
+	crumb_store_free(st);
+	stop_own();
+	return CHECK_DONE();
+}
