@@ -185,7 +185,12 @@ crumb_pg_start() {
 	[ -n "$dir" ] || dir=$(mktemp -d /tmp/crumb-pg.XXXXXX) || return 1
 	CRUMB_PG_DIR=$dir
 	# Stop it at exit, after whatever the caller's EXIT trap does.
-	old=$(trap -p EXIT | sed -e "s/^trap -- '//" -e "s/' EXIT\$//")
+	# trap -p quotes the command for the shell: eval takes the quotes
+	# off again, whatever quotes the command holds itself.
+	old=$(trap -p EXIT)
+	old=${old#"trap -- "}
+	old=${old%" EXIT"}
+	eval "old=${old:-''}"
 	# shellcheck disable=SC2064
 	trap "${old:+$old;} crumb_pg_stop '$dir'" EXIT
 	crumb_pg_init "$dir" || return 1
