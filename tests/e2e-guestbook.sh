@@ -5,6 +5,8 @@
 #
 #   tests/e2e-guestbook.sh [BUILD_DIR]  (default: $top_builddir, else .)
 #
+# E2E_MODES=fcgi (or cgi) runs one mode only.
+#
 # E2E_STORE=postgresql runs it all against a PostgreSQL-backed guestbook:
 # a private server (tests/pg-server.sh, stopped at exit) whose URL goes
 # to the stack as CRUMB_STORE, so that sessions and entries both live
@@ -993,8 +995,13 @@ secure_default() {
 }
 
 secure_default
-suite fcgi
-suite cgi
+# E2E_MODES: the modes to run (default both).
+for m in ${E2E_MODES:-fcgi cgi}; do
+	case $m in
+	fcgi|cgi) suite "$m" ;;
+	*) nok "E2E_MODES: unknown mode $m" ;;
+	esac
+done
 
 echo "1..$N"
 if [ "$FAILS" -ne 0 ]; then
