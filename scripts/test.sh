@@ -25,7 +25,7 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: [SKIP_BROWSER=1] [SKIP_VALGRIND=1] [FUZZ_SECONDS=15] scripts/test.sh"
+	echo "usage: [SKIP_BROWSER=1] [SKIP_VALGRIND=1] [FUZZ_SECONDS=10] scripts/test.sh"
 }
 if [ $# -gt 0 ]; then
 	case $1 in
@@ -135,7 +135,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     TESTS='$(filter tests/test-%,$(check_PROGRAMS)) $(SANITIZER_SHELL_TESTS)'
 
 stage "fuzzing (short run; scripts/fuzz.sh 600 for a long one)"
-bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 
 if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
 	stage "valgrind memcheck: unit tests"
