@@ -32,6 +32,9 @@ void crumb_fmt(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 char *crumb_strdup(const char *s);
 int crumb_hexval(int c);                    /* 0..15, or -1 */
+/* Decode %XX escapes of in[0..n) into a new string (free()); NULL on a
+ * bad escape or an escaped NUL (*bad set) or no memory (*bad clear). */
+char *crumb_pct_decode(const char *in, size_t n, int *bad);
 void crumb_hex_encode(const uint8_t *in, size_t n, char *out); /* 2n+1 */
 int crumb_is_tchar(int c);                  /* RFC 7230 tchar (0..255) */
 int crumb_is_token(const char *s);          /* RFC 7230 token */

@@ -1,9 +1,9 @@
 /*
  * Stores opened from one URL, so that a program picks its store by
  * configuration ("sqlite:/var/lib/app/sessions.db", "memory:",
- * "postgresql://host/db", "redis://host/0") rather than by code.  This file only reads
- * the URL and calls the backend's own open function; it never names a
- * backend the build left out.
+ * "postgresql://host/db", "redis://host/0") rather than by code.  This
+ * file only reads the URL and calls the backend's own open function; it
+ * never names a backend the build left out.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -98,42 +98,6 @@ is_conninfo(const char *url)
 	return 0;
 }
 
-/* Decode %XX escapes of in[0..n) into a new string (free()); NULL on a
- * bad escape or an escaped NUL (*bad set) or no memory (*bad clear). */
-static char *
-pct_decode(const char *in, size_t n, int *bad)
-{
-	char *out = malloc(n + 1), *o = out;
-	size_t i;
-
-	*bad = 0;
-	if (out == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		int hi, lo;
-
-		if (in[i] != '%') {
-			*o++ = in[i];
-			continue;
-		}
-		if (n - i < 3) {
-			hi = lo = -1;
-		} else {
-			hi = crumb_hexval((unsigned char)in[i + 1]);
-			lo = crumb_hexval((unsigned char)in[i + 2]);
-		}
-		if (hi < 0 || lo < 0 || (hi | lo) == 0) {
-			*bad = 1;
-			free(out);
-			return NULL;
-		}
-		*o++ = (char)(hi << 4 | lo);
-		i += 2;
-	}
-	*o = '\0';
-	return out;
-}
-
 /* One "name=value" of a sqlite: URL's query into busy_ms / flags. */
 static int
 sqlite_param(const char *p, size_t n, int *busy_ms, unsigned *flags,
@@ -219,8 +183,8 @@ open_sqlite_url(const char *rest, crumb_store **out, char *errbuf,
 			return rc;
 		p += n;
 	}
-	path = pct_decode(rest, q != NULL ? (size_t)(q - rest) : strlen(rest),
-	    &bad);
+	path = crumb_pct_decode(rest,
+	    q != NULL ? (size_t)(q - rest) : strlen(rest), &bad);
 	if (path == NULL)
 		return bad ? refuse(errbuf, errlen, CRUMB_E_INVAL,
 		    "sqlite URL: bad %%-escape in the path") : CRUMB_E_NOMEM;
@@ -272,7 +236,7 @@ redact_both(char *buf, size_t buflen, const char *in, size_t n)
 	if (!ok)
 		return 0;
 	/* A bad escape decodes to nothing that could be shown. */
-	if ((plain = pct_decode(in, n, &bad)) == NULL)
+	if ((plain = crumb_pct_decode(in, n, &bad)) == NULL)
 		return bad;
 	ok = redact_one(buf, buflen, plain);
 	free(plain);

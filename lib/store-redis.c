@@ -1285,38 +1285,6 @@ static const crumb_store_ops redis_ops = {
 
 /* ---- the URL ---- */
 
-/* %-decode in[0..n) into a new string; NULL on a bad escape, an escaped
- * NUL or no memory (*bad tells). */
-static char *
-decode(const char *in, size_t n, int *bad)
-{
-	char *out = malloc(n + 1), *o = out;
-	size_t i;
-
-	*bad = 0;
-	if (out == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		int hi, lo;
-
-		if (in[i] != '%') {
-			*o++ = in[i];
-			continue;
-		}
-		hi = n - i >= 3 ? crumb_hexval((unsigned char)in[i + 1]) : -1;
-		lo = n - i >= 3 ? crumb_hexval((unsigned char)in[i + 2]) : -1;
-		if (hi < 0 || lo < 0 || (hi | lo) == 0) {
-			*bad = 1;
-			free(out);
-			return NULL;
-		}
-		*o++ = (char)(hi << 4 | lo);
-		i += 2;
-	}
-	*o = '\0';
-	return out;
-}
-
 static int
 bad_url(rstore *rs, const char *why)
 {
@@ -1358,7 +1326,8 @@ query(rstore *rs, const char *q, int unix_form)
 		}
 		if (kn == 6 && strncmp(q, "prefix", 6) == 0) {
 			free(rs->prefix);
-			rs->prefix = decode(v, (size_t)(q + n - v), &bad);
+			rs->prefix = crumb_pct_decode(v, (size_t)(q + n - v),
+			    &bad);
 			if (rs->prefix == NULL)
 				return bad ? bad_url(rs, "bad %-escape in "
 				    "prefix") : CRUMB_E_NOMEM;
@@ -1373,7 +1342,8 @@ query(rstore *rs, const char *q, int unix_form)
 		} else if (kn == 8 && strncmp(q, "password", 8) == 0 &&
 		    unix_form) {
 			free(rs->password);
-			rs->password = decode(v, (size_t)(q + n - v), &bad);
+			rs->password = crumb_pct_decode(v,
+			    (size_t)(q + n - v), &bad);
 			if (rs->password == NULL)
 				return bad ? bad_url(rs, "bad %-escape in the "
 				    "password") : CRUMB_E_NOMEM;
@@ -1416,11 +1386,11 @@ parse_tcp(rstore *rs, const char *s)
 		if (colon == NULL)
 			return bad_url(rs, "userinfo without a password "
 			    "(write :password@)");
-		if (colon > s && (rs->user = decode(s, (size_t)(colon - s),
-		    &bad)) == NULL)
+		if (colon > s && (rs->user = crumb_pct_decode(s,
+		    (size_t)(colon - s), &bad)) == NULL)
 			return bad ? bad_url(rs, "bad %-escape in the user") :
 			    CRUMB_E_NOMEM;
-		if ((rs->password = decode(colon + 1,
+		if ((rs->password = crumb_pct_decode(colon + 1,
 		    (size_t)(at - colon - 1), &bad)) == NULL)
 			return bad ? bad_url(rs, "bad %-escape in the "
 			    "password") : CRUMB_E_NOMEM;
@@ -1438,7 +1408,8 @@ parse_tcp(rstore *rs, const char *s)
 		c = memchr(h, ':', (size_t)(end - h));
 		if (c == NULL)
 			c = end;
-		if ((rs->host = decode(h, (size_t)(c - h), &bad)) == NULL)
+		if ((rs->host = crumb_pct_decode(h, (size_t)(c - h),
+		    &bad)) == NULL)
 			return bad ? bad_url(rs, "bad %-escape in the host") :
 			    CRUMB_E_NOMEM;
 	}
@@ -1485,7 +1456,8 @@ parse_unix(rstore *rs, const char *s)
 	q = s + strcspn(s, "?");
 	if (q == s || *s != '/')
 		return bad_url(rs, "no absolute socket path");
-	if ((rs->sock = decode(s, (size_t)(q - s), &bad)) == NULL)
+	if ((rs->sock = crumb_pct_decode(s, (size_t)(q - s),
+	    &bad)) == NULL)
 		return bad ? bad_url(rs, "bad %-escape in the path") :
 		    CRUMB_E_NOMEM;
 	return query(rs, *q == '?' ? q + 1 : NULL, 1);

@@ -26,6 +26,42 @@ crumb_hexval(int c)
 	return -1;
 }
 
+/* Decode %XX escapes of in[0..n) into a new string (free()); NULL on a
+ * bad escape or an escaped NUL (*bad set) or no memory (*bad clear). */
+char *
+crumb_pct_decode(const char *in, size_t n, int *bad)
+{
+	char *out = malloc(n + 1), *o = out;
+	size_t i;
+
+	*bad = 0;
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		int hi, lo;
+
+		if (in[i] != '%') {
+			*o++ = in[i];
+			continue;
+		}
+		if (n - i < 3) {
+			hi = lo = -1;
+		} else {
+			hi = crumb_hexval((unsigned char)in[i + 1]);
+			lo = crumb_hexval((unsigned char)in[i + 2]);
+		}
+		if (hi < 0 || lo < 0 || (hi | lo) == 0) {
+			*bad = 1;
+			free(out);
+			return NULL;
+		}
+		*o++ = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	*o = '\0';
+	return out;
+}
+
 void
 crumb_hex_encode(const uint8_t *in, size_t n, char *out)
 {
