@@ -651,3 +651,51 @@ tstore_ops(crumb_store *st, void **ctx)
 	*ctx = st->ctx;
 	return st->ops;
 }
+
+void
+tserver_start(const char *script, const char *dir, const char *sub)
+{
+	char cmd[1024], line[1024];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "bash '%s' start '%s/%s'", script, dir,
+	    sub);
+	if ((f = popen(cmd, "r")) == NULL)
+		die(cmd);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *eq = strchr(line, '='), *v, *e;
+
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		v = eq + 1;
+		if (*v == '\'')
+			v++;
+		if ((e = strrchr(v, '\'')) != NULL)
+			*e = '\0';
+		setenv(line, v, 1);
+	}
+	if (pclose(f) != 0)
+		die(cmd);
+}
+
+int
+tserver(const char *script, const char *what, const char *dir)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "bash '%s' %s '%s'", script, what, dir);
+	return system(cmd);
+}
+
+const char *
+tenv(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (v == NULL || *v == '\0') {
+		fprintf(stderr, "%s is not set\n", name);
+		exit(1);
+	}
+	return v;
+}

@@ -92,6 +92,16 @@ void tdir_remove(char *dir);
 /* dir/name; new, free(). */
 char *tpath(const char *dir, const char *name);
 
+/* A private server for a test (tests/pg-server.sh, tests/redis-server.sh):
+ * tserver_start runs "bash SCRIPT start DIR/SUB" and puts the NAME='value'
+ * lines it prints into the environment (a failure exits);
+ * tserver runs "bash SCRIPT WHAT DIR" (stop, pause, resume) and returns
+ * system()'s status.  tenv is getenv that exits when NAME is unset or
+ * empty. */
+void tserver_start(const char *script, const char *dir, const char *sub);
+int tserver(const char *script, const char *what, const char *dir);
+const char *tenv(const char *name);
+
 /* The backend table behind store, and in *ctx its context, for tests
  * that check the store contract op by op.  Test-only: it reads the
  * library's private struct (lib/crumb-private.h).  Borrowed from st. */

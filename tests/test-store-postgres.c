@@ -123,54 +123,19 @@ on_signal(int sig)
 static void
 start_own(void)
 {
-	char cmd[512], line[1024];
-	FILE *f;
-
 	own_dir = tdir_new();
 	/* the server's user (not root) must reach the directory in it */
 	REQUIRE(chmod(own_dir, 0711) == 0);
 	atexit(stop_own);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	snprintf(cmd, sizeof(cmd), "bash '%s' start '%s/pg'", PG_SERVER_SH,
-	    own_dir);
-	REQUIRE((f = popen(cmd, "r")) != NULL);
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *eq = strchr(line, '='), *v, *e;
-
-		if (eq == NULL)
-			continue;
-		*eq = '\0';
-		v = eq + 1;
-		if (*v == '\'')
-			v++;
-		if ((e = strrchr(v, '\'')) != NULL)
-			*e = '\0';
-		setenv(line, v, 1);
-	}
-	REQUIRE(pclose(f) == 0);
-}
-
-static const char *
-env(const char *name)
-{
-	const char *v = getenv(name);
-
-	if (v == NULL || *v == '\0') {
-		fprintf(stderr, "%s is not set\n", name);
-		exit(1);
-	}
-	return v;
+	tserver_start(PG_SERVER_SH, own_dir, "pg");
 }
 
 static int
 server(const char *what)
 {
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "bash '%s' %s '%s'", PG_SERVER_SH, what,
-	    env("PG_DIR"));
-	return system(cmd);
+	return tserver(PG_SERVER_SH, what, tenv("PG_DIR"));
 }
 
 static void sql(PGconn *c, const char *q);
@@ -179,7 +144,7 @@ static void sql(PGconn *c, const char *q);
 static PGconn *
 admin(void)
 {
-	PGconn *c = PQconnectdb(env("PGURL"));
+	PGconn *c = PQconnectdb(tenv("PGURL"));
 
 	REQUIRE(PQstatus(c) == CONNECTION_OK);
 	sql(c, "SET client_min_messages = warning");
@@ -217,7 +182,7 @@ sql_num(PGconn *c, const char *q)
 static char *
 url_with(const char *extra)
 {
-	const char *base = env("PGURL");
+	const char *base = tenv("PGURL");
 	char *u = malloc(strlen(base) + strlen(extra) + 2);
 
 	REQUIRE(u != NULL);
@@ -271,7 +236,7 @@ child(int argc, char **argv)
 	const char *mode = argv[1];
 
 	if (strcmp(mode, "incr") == 0 && argc == 3) {
-		crumb_store *cs = open_pg(env("PGURL"), 5000);
+		crumb_store *cs = open_pg(tenv("PGURL"), 5000);
 		crumb_config *cc = tcfg_new(cs, &clk, 0x93);
 		int j, bad = 0;
 
@@ -299,7 +264,7 @@ child(int argc, char **argv)
 		return rc != CRUMB_OK;
 	}
 	if (strcmp(mode, "terminate") == 0 && argc == 4) {
-		PGconn *c = PQconnectdb(env("PGURL"));
+		PGconn *c = PQconnectdb(tenv("PGURL"));
 		char q[256];
 		int i;
 
@@ -716,7 +681,7 @@ errors(crumb_store *st)
 	uint8_t k[CRUMB_HASH_LEN];
 	struct timespec t0, t1;
 	long ms;
-	const char *pw = env("PG_PASSWORD");
+	const char *pw = tenv("PG_PASSWORD");
 
 	TEST("PostgreSQL: a duplicate ID is CRUMB_E_CONFLICT");
 	CHECK_OK(create(st, 60, "{}", NULL, 100, 1000));
@@ -733,7 +698,7 @@ errors(crumb_store *st)
 	free(u);
 
 	TEST("PostgreSQL: a row locked past the timeout is CRUMB_E_BUSY");
-	busy = open_pg(env("PGURL"), 300);
+	busy = open_pg(tenv("PGURL"), 300);
 	sql(c, "BEGIN");
 	h(k, 60);
 	{
@@ -768,9 +733,9 @@ errors(crumb_store *st)
 	    CRUMB_E_INVAL);
 	CHECK_RC(crumb_store_postgres_open(NULL, 0, &bad, err, sizeof(err)),
 	    CRUMB_E_INVAL);
-	CHECK_RC(crumb_store_postgres_open(env("PGURL"), -1, &bad, NULL, 0),
+	CHECK_RC(crumb_store_postgres_open(tenv("PGURL"), -1, &bad, NULL, 0),
 	    CRUMB_E_INVAL);
-	CHECK_RC(crumb_store_postgres_open(env("PGURL"), 0, NULL, NULL, 0),
+	CHECK_RC(crumb_store_postgres_open(tenv("PGURL"), 0, NULL, NULL, 0),
 	    CRUMB_E_INVAL);
 
 	TEST("PostgreSQL: the password never appears in a message");
@@ -790,7 +755,7 @@ errors(crumb_store *st)
 		for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
 			char ci[256];
 
-			snprintf(ci, sizeof(ci), bads[i], env("PG_PORT"));
+			snprintf(ci, sizeof(ci), bads[i], tenv("PG_PORT"));
 			err[0] = '\0';
 			CHECK(crumb_store_postgres_open(ci, 1000, &bad, err,
 			    sizeof(err)) != CRUMB_OK);
@@ -801,7 +766,7 @@ errors(crumb_store *st)
 		}
 	}
 	TEST("PostgreSQL: over TCP with the right password, then a restart");
-	pw_url = strdup(env("PGURL_TCP"));
+	pw_url = strdup(tenv("PGURL_TCP"));
 	REQUIRE(pw_url != NULL);
 	bad = open_pg(pw_url, 1000);
 	CHECK_OK(load(bad, 60, 100, &r));
@@ -900,7 +865,7 @@ connection_loss(void)
 	TEST("PostgreSQL: server stopped: calls fail within the timeout; "
 	    "back when it is");
 	{
-		crumb_store *fast = open_pg(env("PGURL"), 1000);
+		crumb_store *fast = open_pg(tenv("PGURL"), 1000);
 		struct timespec t0, t1;
 		long ms;
 
@@ -1010,13 +975,13 @@ main(int argc, char **argv)
 	free(path);
 	tdir_remove(dir);
 
-	st = open_pg(env("PGURL"), 5000);
+	st = open_pg(tenv("PGURL"), 5000);
 	semantics(st, "PostgreSQL store (unix socket)");
 	round_trips(st);
 	sessions(st);
 	errors(st);
 	crumb_store_free(st);
-	st = open_pg(env("PGURL_TCP"), 5000);
+	st = open_pg(tenv("PGURL_TCP"), 5000);
 	semantics(st, "PostgreSQL store (TCP, password)");
 	crumb_store_free(st);
 	connection_loss();

@@ -80,52 +80,17 @@ on_signal(int sig)
 static void
 start_own(void)
 {
-	char cmd[512], line[1024];
-	FILE *f;
-
 	own_dir = tdir_new();
 	atexit(stop_own);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	snprintf(cmd, sizeof(cmd), "bash '%s' start '%s/r'", REDIS_SERVER_SH,
-	    own_dir);
-	REQUIRE((f = popen(cmd, "r")) != NULL);
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *eq = strchr(line, '='), *v, *e;
-
-		if (eq == NULL)
-			continue;
-		*eq = '\0';
-		v = eq + 1;
-		if (*v == '\'')
-			v++;
-		if ((e = strrchr(v, '\'')) != NULL)
-			*e = '\0';
-		setenv(line, v, 1);
-	}
-	REQUIRE(pclose(f) == 0);
-}
-
-static const char *
-env(const char *name)
-{
-	const char *v = getenv(name);
-
-	if (v == NULL || *v == '\0') {
-		fprintf(stderr, "%s is not set\n", name);
-		exit(1);
-	}
-	return v;
+	tserver_start(REDIS_SERVER_SH, own_dir, "r");
 }
 
 static int
 server(const char *what)
 {
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "bash '%s' %s '%s'", REDIS_SERVER_SH, what,
-	    env("REDIS_DIR"));
-	return system(cmd);
+	return tserver(REDIS_SERVER_SH, what, tenv("REDIS_DIR"));
 }
 
 /* An administrator's connection of its own; a command's reply type. */
@@ -135,12 +100,12 @@ admin(const char *a, const char *b, const char *c)
 	const char *argv[3] = { a, b, c };
 	size_t len[3] = { strlen(a), b != NULL ? strlen(b) : 0,
 	    c != NULL ? strlen(c) : 0 };
-	redisContext *ctx = redisConnectUnix(env("REDIS_SOCK"));
+	redisContext *ctx = redisConnectUnix(tenv("REDIS_SOCK"));
 	redisReply *r;
 	int type = -1;
 
 	REQUIRE(ctx != NULL && ctx->err == 0);
-	r = redisCommand(ctx, "AUTH %s", env("REDIS_PASSWORD"));
+	r = redisCommand(ctx, "AUTH %s", tenv("REDIS_PASSWORD"));
 	REQUIRE(r != NULL && r->type == REDIS_REPLY_STATUS);
 	freeReplyObject(r);
 	r = redisCommandArgv(ctx, c != NULL ? 3 : b != NULL ? 2 : 1, argv,
@@ -251,11 +216,11 @@ errors(crumb_store *st)
 
 	TEST("Redis: maxmemory reached (OOM) is CRUMB_E_FULL");
 	{
-		redisContext *c = redisConnectUnix(env("REDIS_SOCK"));
+		redisContext *c = redisConnectUnix(tenv("REDIS_SOCK"));
 		redisReply *x;
 
 		REQUIRE(c != NULL && c->err == 0);
-		x = redisCommand(c, "AUTH %s", env("REDIS_PASSWORD"));
+		x = redisCommand(c, "AUTH %s", tenv("REDIS_PASSWORD"));
 		freeReplyObject(x);
 		x = redisCommand(c, "CONFIG SET maxmemory-policy noeviction");
 		CHECK(x != NULL && x->type == REDIS_REPLY_STATUS);
@@ -283,11 +248,11 @@ errors(crumb_store *st)
 
 	TEST("Redis: a connection killed while idle is replaced at once");
 	{
-		redisContext *c = redisConnectUnix(env("REDIS_SOCK"));
+		redisContext *c = redisConnectUnix(tenv("REDIS_SOCK"));
 		redisReply *x;
 
 		REQUIRE(c != NULL && c->err == 0);
-		x = redisCommand(c, "AUTH %s", env("REDIS_PASSWORD"));
+		x = redisCommand(c, "AUTH %s", tenv("REDIS_PASSWORD"));
 		freeReplyObject(x);
 		x = redisCommand(c, "CLIENT KILL TYPE normal SKIPME yes");
 		CHECK(x != NULL && x->type == REDIS_REPLY_INTEGER &&
@@ -300,7 +265,7 @@ errors(crumb_store *st)
 	CHECK(r.expires == 2000200);
 
 	TEST("Redis: no answer within the timeout is CRUMB_E_BUSY, then back");
-	snprintf(url, sizeof(url), "%s?timeout=300", env("REDISURL_TCP"));
+	snprintf(url, sizeof(url), "%s?timeout=300", tenv("REDISURL_TCP"));
 	st2 = open_url(url);
 	ops = tstore_ops(st2, &ctx);
 	CHECK(admin("CLIENT", "PAUSE", "1500") == REDIS_REPLY_STATUS);
@@ -328,7 +293,7 @@ errors(crumb_store *st)
 
 	TEST("Redis: a wrong password is CRUMB_E_CANTOPEN, never shown");
 	snprintf(url, sizeof(url), "redis://:hunter2secret@127.0.0.1:%s/0",
-	    env("REDIS_PORT"));
+	    tenv("REDIS_PORT"));
 	CHECK_RC(crumb_store_open(url, &st2, err, sizeof(err)),
 	    CRUMB_E_CANTOPEN);
 	CHECK(st2 == NULL);
@@ -349,12 +314,12 @@ errors(crumb_store *st)
 static long long
 zcard(int db, const char *key)
 {
-	redisContext *c = redisConnectUnix(env("REDIS_SOCK"));
+	redisContext *c = redisConnectUnix(tenv("REDIS_SOCK"));
 	redisReply *x;
 	long long n = -1;
 
 	REQUIRE(c != NULL && c->err == 0);
-	x = redisCommand(c, "AUTH %s", env("REDIS_PASSWORD"));
+	x = redisCommand(c, "AUTH %s", tenv("REDIS_PASSWORD"));
 	freeReplyObject(x);
 	x = redisCommand(c, "SELECT %d", db);
 	freeReplyObject(x);
@@ -421,7 +386,7 @@ main(void)
 	crumb_store *st;
 
 	start_own();
-	st = open_url(env("REDISURL_TCP"));
+	st = open_url(tenv("REDISURL_TCP"));
 	round_trips(st);
 	expiry(st);
 	errors(st);
