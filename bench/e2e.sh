@@ -718,7 +718,7 @@ main() {
 
 	# ---- report
 	echo
-	echo "End to end: private Apache 2.4 (event MPM) + mod_proxy_fcgi" \
+	echo "End to end: private Apache 2.4 (worker MPM) + mod_proxy_fcgi" \
 	    "(enablereuse=$REUSE), spawn-fcgi, wrk -t$THREADS -c$CONNS" \
 	    "${DURATION}s per kind in $ROUNDS interleaved rounds after" \
 	    "${WARMUP}s warm-ups, loopback, $(nproc) cores"
