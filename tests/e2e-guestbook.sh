@@ -203,10 +203,9 @@ session_rows() {
 	store_sql 'SELECT count(*) FROM crumb_sessions' 2>/dev/null
 }
 
+# (head and tr: bash's own ${s// /c} takes seconds on 70,000 characters.)
 repeat() { # repeat CHAR COUNT
-	local s
-	printf -v s '%*s' "$2" ''
-	printf '%s' "${s// /$1}"
+	head -c "$2" /dev/zero | tr '\0' "$1"
 }
 
 # ------------------------------------------------------------------
