@@ -61,7 +61,7 @@
 # during the run).  --quick: 3 s
 # runs, 1 s warm-ups, 20,000 memory requests (not for the record).
 # --hold: start the four-worker stack, print a "HOLD base=... cookie=...
-# apache=PID guestbook=PIDS hello=PIDS" line and keep it up until
+# apache=PID guestbook=PIDS hello=PIDS pg=PIDS redis=PIDS" line and keep it up until
 # SIGINT/SIGTERM (for profiling by hand).
 set -u
 umask 077
@@ -662,7 +662,8 @@ main() {
 	if [ "$QUICK" = --hold ]; then
 		# For profiling by hand: the stack stays up until a signal.
 		echo "HOLD base=$BASE cookie=$COOKIE apache=$APACHE_PID" \
-		    "guestbook=$GB_PIDS hello=$(tr '\n' ' ' < "$RUN_DIR/hello.pid")"
+		    "guestbook=$GB_PIDS hello=$(tr '\n' ' ' < "$RUN_DIR/hello.pid")" \
+		    "pg=$PG_PIDS redis=$RD_PIDS"
 		while :; do sleep 1; done
 	fi
 
