@@ -10,14 +10,17 @@
  * the size of the state, and the worst round-trip latency seen while
  * another process purges a million expired records.
  *
- *   bench-session [-q] [-P] [-G] [-S N] [-p CONNINFO] [-o TARGETS_FILE] [-d DIR]
+ *   bench-session [-q] [-P] [-G] [-S N] [-p CONNINFO] [-r URL] [-o TARGETS_FILE]
+ *                 [-d DIR]
  *
  * -q runs small sizes only (a quick check that it works); -P only the
  * purge; -G only the growth from 1 thousand to 1 million sessions; -S N
  * only the read and write round trips with N sessions; -p CONNINFO only
  * the read and write round trips of the PostgreSQL store against its
  * floor (the same prepared statements sent through libpq by hand), when
- * crumb was built with PostgreSQL.
+ * crumb was built with PostgreSQL; -r URL only those of the Redis store
+ * against its floor (the same HMGET and EVALSHA sent through hiredis by
+ * hand), when crumb was built with Redis.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -39,10 +42,17 @@
 #include "crumb.h"
 #include "floor.h"
 
-#ifdef CRUMB_HAVE_POSTGRES
+#if defined(CRUMB_HAVE_POSTGRES) || defined(CRUMB_HAVE_REDIS)
 #include <dlfcn.h>
+#endif
+#ifdef CRUMB_HAVE_POSTGRES
 #include <endian.h>
 #include <libpq-fe.h>
+#endif
+#ifdef CRUMB_HAVE_REDIS
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <hiredis/hiredis.h>
 #endif
 
 #define POOL 1000             /* live sessions the round trips pick from */
@@ -260,6 +270,10 @@ typedef struct floor_ {
 #ifdef CRUMB_HAVE_POSTGRES
 	PGconn *pg;           /* set: the PostgreSQL floor, no SQLite */
 #endif
+#ifdef CRUMB_HAVE_REDIS
+	redisContext *rd;     /* set: the Redis floor, no SQLite */
+	char rd_sha[41];      /* the update script, as loaded on rd */
+#endif
 } floor_;
 
 
@@ -403,6 +417,20 @@ wall(void)
 	return (int64_t)time(NULL);
 }
 
+#if defined(CRUMB_HAVE_POSTGRES) || defined(CRUMB_HAVE_REDIS)
+/* dlsym's object pointer to a function pointer, without a cast that
+ * ISO C leaves undefined. */
+#define REAL(fn, ret, args) \
+	static ret (*real_) args; \
+	if (real_ == NULL) { \
+		void *sym_ = dlsym(RTLD_NEXT, fn); \
+		if (sym_ == NULL) \
+			die("dlsym " fn, -1); \
+		memcpy(&real_, &sym_, sizeof(real_)); \
+	}
+
+#endif
+
 #ifdef CRUMB_HAVE_POSTGRES
 /* ---------------------------------------------------------------- */
 /* The PostgreSQL floor: the statements lib/store-postgres.c prepares
@@ -431,17 +459,6 @@ static const char pg_update_sql[] =
  * pipeline mode is not a round trip of its own: the sync that ends the
  * pipeline is. */
 static unsigned long floor_pg_trips, lib_pg_trips;
-
-/* dlsym's object pointer to a function pointer, without a cast that
- * ISO C leaves undefined. */
-#define REAL(fn, ret, args) \
-	static ret (*real_) args; \
-	if (real_ == NULL) { \
-		void *sym_ = dlsym(RTLD_NEXT, fn); \
-		if (sym_ == NULL) \
-			die("dlsym " fn, -1); \
-		memcpy(&real_, &sym_, sizeof(real_)); \
-	}
 
 int
 PQsendQuery(PGconn *c, const char *q)
@@ -604,6 +621,246 @@ floor_pg_round_trip(floor_ *f, enum op op, const char *cookie,
 }
 #endif /* CRUMB_HAVE_POSTGRES */
 
+#ifdef CRUMB_HAVE_REDIS
+/* ---------------------------------------------------------------- */
+/* The Redis floor: the commands lib/store-redis.c sends for a read and
+ * a write, through hiredis by hand on a connection of its own: a read
+ * is one HMGET of the session's hash (the same seven fields), a write
+ * that HMGET and then the store's compare-and-swap script by EVALSHA
+ * (the same script text, loaded once), with the same keys and
+ * arguments.  One command (one round trip) each. */
+
+#define RD_PREFIX "crumb:"    /* the store's default key prefix */
+
+/* A copy of the store's update script (LUA_INDEX and S_UPDATE in
+ * lib/store-redis.c).  KEYS: skey, new skey (or skey).  ARGV: prefix
+ * hex newhex version version+1 state user now expires ttl. */
+static const char rd_update_lua[] =
+    "local function index_add(uk, s, m, ttl) "
+    "redis.call('ZADD', uk, s, m) "
+    "if redis.call('PTTL', uk) < tonumber(ttl) then "
+    "redis.call('PEXPIRE', uk, ttl) end end "
+    "local p, k, now = ARGV[1], KEYS[1], tonumber(ARGV[8]) "
+    "local r = redis.call('HMGET', k, 'version', 'expires', 'user') "
+    "if not r[2] or tonumber(r[2]) <= now then return 2 end "
+    "if r[1] ~= ARGV[4] then return 1 end "
+    "local exp, ttl = ARGV[9], ARGV[10] "
+    "if exp == '0' then exp = r[2] "
+    "ttl = string.format('%.0f', (tonumber(r[2]) - now) * 1000) end "
+    "local d, dh = k, ARGV[2] "
+    "if ARGV[3] ~= '' then "
+    "d, dh = KEYS[2], ARGV[3] "
+    "local o = redis.call('HMGET', d, 'expires', 'user') "
+    "if o[1] and tonumber(o[1]) > now then return 1 end "
+    "if o[1] then "
+    "if o[2] then redis.call('ZREM', p..'u:'..o[2], dh) end "
+    "redis.call('DEL', d) end "
+    "redis.call('RENAME', k, d) end "
+    "if r[3] then redis.call('ZREM', p..'u:'..r[3], ARGV[2]) end "
+    "redis.call('HSET', d, 'state', ARGV[6], 'version', ARGV[5], "
+    "'last_seen', ARGV[8], 'expires', exp) "
+    "if ARGV[7] ~= '' then redis.call('HSET', d, 'user', ARGV[7]) "
+    "index_add(p..'u:'..ARGV[7], exp, dh, ttl) "
+    "else redis.call('HDEL', d, 'user') end "
+    "redis.call('PEXPIRE', d, ttl) "
+    "return 0";
+
+/* Round trips, library and floor alike: the writes (sends) on a socket
+ * while rd_counting is set.  hiredis sends each command (or pipeline)
+ * in one write and then waits for the answer, so a send is a round
+ * trip.  The wrappers stand in front of libc's for libhiredis, which
+ * both sides go through (the program's definitions come first in the
+ * dynamic linker's search). */
+static int rd_counting;
+static unsigned long rd_sends;
+
+static void
+rd_count(int fd)
+{
+	struct stat st;
+
+	if (rd_counting && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+		rd_sends++;
+}
+
+ssize_t
+write(int fd, const void *buf, size_t n)
+{
+	REAL("write", ssize_t, (int, const void *, size_t));
+	rd_count(fd);
+	return real_(fd, buf, n);
+}
+
+ssize_t
+send(int fd, const void *buf, size_t n, int flags)
+{
+	REAL("send", ssize_t, (int, const void *, size_t, int));
+	rd_count(fd);
+	return real_(fd, buf, n, flags);
+}
+
+static redisReply *
+rd_cmd(redisContext *c, int n, const char **v, const size_t *len,
+    const char *what)
+{
+	redisReply *r = redisCommandArgv(c, n, v, len);
+
+	if (r == NULL) {
+		fprintf(stderr, "bench-session: floor: %s: %s\n", what, c->errstr);
+		exit(1);
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		fprintf(stderr, "bench-session: floor: %s: %s\n", what, r->str);
+		exit(1);
+	}
+	return r;
+}
+
+/* The floor's connection to the store's server: url is the unix-socket
+ * form the library gets, redis+unix:///PATH[?db=N&password=PW] (the
+ * values without %-escapes).  FLUSHDB when flush is set. */
+static void
+floor_rd_open(floor_ *f, const char *url, const unsigned char *keyid,
+    int flush)
+{
+	char path[512], pw[256] = "", db[16] = "0";
+	const char *q, *v[3];
+	size_t len[3], n;
+	redisReply *r;
+
+	memset(f, 0, sizeof(*f));
+	if (strncmp(url, "redis+unix://", 13) != 0)
+		die("floor: the Redis URL must be redis+unix:///PATH?...", -1);
+	url += 13;
+	n = strcspn(url, "?");
+	if (n == 0 || n >= sizeof(path))
+		die("floor: no socket path in the Redis URL", -1);
+	memcpy(path, url, n);
+	path[n] = '\0';
+	for (q = url + n; *q == '?' || *q == '&'; q += n) {
+		q++;
+		n = strcspn(q, "&");
+		if (strncmp(q, "db=", 3) == 0 && n - 3 < sizeof(db))
+			snprintf(db, sizeof(db), "%.*s", (int)(n - 3), q + 3);
+		else if (strncmp(q, "password=", 9) == 0 && n - 9 < sizeof(pw))
+			snprintf(pw, sizeof(pw), "%.*s", (int)(n - 9), q + 9);
+	}
+	if ((f->rd = redisConnectUnix(path)) == NULL || f->rd->err != 0) {
+		fprintf(stderr, "bench-session: floor: cannot connect to %s: "
+		    "%s\n", path, f->rd != NULL ? f->rd->errstr : "no memory");
+		exit(1);
+	}
+	if (*pw != '\0') {
+		v[0] = "AUTH";
+		v[1] = pw;
+		len[0] = 4;
+		len[1] = strlen(pw);
+		freeReplyObject(rd_cmd(f->rd, 2, v, len, "AUTH"));
+	}
+	v[0] = "SELECT";
+	v[1] = db;
+	len[0] = 6;
+	len[1] = strlen(db);
+	freeReplyObject(rd_cmd(f->rd, 2, v, len, "SELECT"));
+	if (flush) {
+		v[0] = "FLUSHDB";
+		len[0] = 7;
+		freeReplyObject(rd_cmd(f->rd, 1, v, len, "FLUSHDB"));
+	}
+	v[0] = "SCRIPT";
+	v[1] = "LOAD";
+	v[2] = rd_update_lua;
+	len[0] = 6;
+	len[1] = 4;
+	len[2] = strlen(rd_update_lua);
+	r = rd_cmd(f->rd, 3, v, len, "SCRIPT LOAD");
+	if (r->type != REDIS_REPLY_STRING || r->len != 40)
+		die("floor: unexpected answer to SCRIPT LOAD", -1);
+	memcpy(f->rd_sha, r->str, 41);
+	freeReplyObject(r);
+	gcry_cipher_open(&f->hd, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM, 0);
+	gcry_cipher_setkey(f->hd, key, sizeof(key));
+	memcpy(f->keyid, keyid, 4);
+}
+
+static void
+floor_rd_close(floor_ *f)
+{
+	redisFree(f->rd);
+	gcry_cipher_close(f->hd);
+}
+
+static void
+hex32(const unsigned char *h, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = d[h[i] >> 4];
+		out[2 * i + 1] = d[h[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+static void
+floor_rd_round_trip(floor_ *f, enum op op, const char *cookie,
+    const char *state, size_t state_len)
+{
+	static const char *const field[7] = { "state", "user", "version",
+	    "created", "last_seen", "expires", "label" };
+	unsigned char hash[32];
+	size_t plain_len = 120, len[15], i;
+	char k[sizeof(RD_PREFIX) + 2 + 64], hex[65], ver[24], ver1[24], now[24];
+	const char *v[15], *p;
+	int64_t version, t = wall();
+	redisReply *r, **e;
+
+	floor_open_cookie(f, cookie, hash, &plain_len);
+	hex32(hash, hex);
+	snprintf(k, sizeof(k), RD_PREFIX "s:%s", hex);
+	v[0] = "HMGET";
+	len[0] = 5;
+	v[1] = k;
+	len[1] = strlen(k);
+	for (i = 0; i < 7; i++) {
+		v[2 + i] = field[i];
+		len[2 + i] = strlen(field[i]);
+	}
+	r = rd_cmd(f->rd, 9, v, len, "HMGET");
+	e = r->element;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 7 ||
+	    e[0]->type != REDIS_REPLY_STRING || e[5]->type !=
+	    REDIS_REPLY_STRING || strtoll(e[5]->str, NULL, 10) <= t)
+		die("floor: session lost", -1);
+	version = strtoll(e[2]->str, NULL, 10);
+	if ((p = strstr(e[0]->str, "\"k\":")) == NULL)
+		die("floor: no key k", -1);
+	floor_value = strtod(p + 4, NULL);
+	freeReplyObject(r);
+	if (op == OP_READ)
+		return;
+	/* skey skey; prefix hex, no new hex, version, version + 1, state,
+	 * no user, now, expires kept (0) and so no ttl (0). */
+	snprintf(ver, sizeof(ver), "%lld", (long long)version);
+	snprintf(ver1, sizeof(ver1), "%lld", (long long)version + 1);
+	snprintf(now, sizeof(now), "%lld", (long long)t);
+	v[0] = "EVALSHA";   v[1] = f->rd_sha;   v[2] = "2";
+	v[3] = k;           v[4] = k;           v[5] = RD_PREFIX;
+	v[6] = hex;         v[7] = "";          v[8] = ver;
+	v[9] = ver1;        v[10] = state;      v[11] = "";
+	v[12] = now;        v[13] = "0";        v[14] = "0";
+	for (i = 0; i < 15; i++)
+		len[i] = strlen(v[i]);
+	len[10] = state_len;
+	r = rd_cmd(f->rd, 15, v, len, "EVALSHA");
+	if (r->type != REDIS_REPLY_INTEGER || r->integer != 0)
+		die("floor: update did not apply", -1);
+	freeReplyObject(r);
+	floor_seal(f, plain_len);
+}
+#endif /* CRUMB_HAVE_REDIS */
+
 static void
 floor_round_trip(floor_ *f, enum op op, const char *cookie, double v,
     const char *state, size_t state_len)
@@ -617,6 +874,12 @@ floor_round_trip(floor_ *f, enum op op, const char *cookie, double v,
 #ifdef CRUMB_HAVE_POSTGRES
 	if (f->pg != NULL) {
 		floor_pg_round_trip(f, op, cookie, state, state_len);
+		return;
+	}
+#endif
+#ifdef CRUMB_HAVE_REDIS
+	if (f->rd != NULL) {
+		floor_rd_round_trip(f, op, cookie, state, state_len);
 		return;
 	}
 #endif
@@ -1194,14 +1457,90 @@ pg_bench(const char *conninfo)
 }
 #endif
 
+#ifdef CRUMB_HAVE_REDIS
+/* Round trips per request of op, library and floor, over n requests. */
+static void
+rd_trips(lib *l, floor_ *f, enum op op, size_t n, double *lib_rt,
+    double *floor_rt)
+{
+	char *json = state_json(op, 100);
+
+	/* Values no round trip wrote before, as pg_trips. */
+	rd_sends = 0;
+	rd_counting = 1;
+	time_lib(l, op, NULL, 1000000, n);
+	*lib_rt = (double)rd_sends / (double)n;
+	rd_sends = 0;
+	time_floor(f, op, NULL, l, 0, n, 0, json, strlen(json));
+	*floor_rt = (double)rd_sends / (double)n;
+	rd_counting = 0;
+	free(json);
+}
+
+/* (a) and (b) on the Redis store at url (the unix-socket form) against
+ * its floor, on a database emptied first and holding the pool only. */
+static void
+rd_bench(const char *url)
+{
+	size_t iters[] = { 20000, 10000 };
+	double rt_lib[2], rt_floor[2];
+	char err[512];
+	unsigned char keyid[4];
+	crumb_store *store;
+	result r[2];
+	enum op op;
+	floor_ f;
+	lib l;
+	int rc;
+
+	memset(keyid, 0, sizeof(keyid));
+	floor_rd_open(&f, url, keyid, 1);
+	if ((rc = crumb_store_redis_open(url, 0, &store, err,
+	    sizeof(err))) != CRUMB_OK) {
+		fprintf(stderr, "bench-session: %s\n", err);
+		exit(1);
+	}
+	lib_open_store(&l, store);
+	lib_pool(&l, POOL, 100, 0);
+	keyid_of(&l, f.keyid);
+	printf("5. Redis store against its floor (%d sessions; ns per "
+	    "operation, median of paired batches)\n", POOL);
+	printf("  %-46s %10s %10s %8s %s\n", "operation", "crumb", "floor",
+	    "ratio", "  round trips (crumb/floor)");
+	for (op = OP_READ; op <= OP_WRITE; op++) {
+		size_t n = iters[op] / (quick ? 10 : 1);
+
+		measure(&l, &f, op, n / 10 + 1, 100);
+		r[op] = measure(&l, &f, op, n, 100);
+		rd_trips(&l, &f, op, 100, &rt_lib[op], &rt_floor[op]);
+		printf("  %-46s %10.0f %10.0f %7.2fx   %.2f / %.2f\n",
+		    op_names[op], r[op].lib_ns, r[op].floor_ns,
+		    r[op].lib_ns / r[op].floor_ns, rt_lib[op], rt_floor[op]);
+	}
+	printf("  (round trips: sends on the server's socket, each answered "
+	    "before the next; the floor: HMGET, and EVALSHA of the store's "
+	    "update script, through hiredis by hand)\n");
+	printf("\n");
+	target("redis_round_trip_read_vs_floor", r[OP_READ].lib_ns /
+	    r[OP_READ].floor_ns, "x", "<=", 1.2);
+	target("redis_round_trip_write_vs_floor", r[OP_WRITE].lib_ns /
+	    r[OP_WRITE].floor_ns, "x", "<=", 1.3);
+	floor_rd_close(&f);
+	lib_close(&l);
+}
+#endif
+
 static const char usage[] =
-    "usage: bench-session [-q] [-P] [-G] [-S N] [-p CONNINFO] [-o FILE] "
-    "[-d DIR]\n"
+    "usage: bench-session [-q] [-P] [-G] [-S N] [-p CONNINFO] [-r URL] "
+    "[-o FILE] [-d DIR]\n"
     "  -q       quick run (fewer sessions and rounds)\n"
     "  -P       the purge benchmark only\n"
     "  -G       the 1k-to-1M growth only\n"
     "  -S N     read and read + write with N sessions only\n"
     "  -p CONNINFO  read and read + write on the PostgreSQL store only\n"
+    "  -r URL   read and read + write on the Redis store only\n"
+    "           (redis+unix:///PATH?db=N&password=PW; the database is "
+    "emptied)\n"
     "  -o FILE  write the target lines to FILE\n"
     "  -d DIR   directory for the databases\n";
 
@@ -1230,14 +1569,14 @@ main(int argc, char **argv)
 	int purge_only = 0, growth_only = 0;
 	long only_n = 0;
 	int c;
-	char *targets_path = NULL, *pg_conninfo = NULL;
+	char *targets_path = NULL, *pg_conninfo = NULL, *rd_url = NULL;
 
 	/* getopt() would read "--help" as the options -, h, e... */
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
 		fputs(usage, stdout);
 		return 0;
 	}
-	while ((c = getopt(argc, argv, "hqPGS:p:o:d:")) != -1) {
+	while ((c = getopt(argc, argv, "hqPGS:p:r:o:d:")) != -1) {
 		switch (c) {
 		case 'h': fputs(usage, stdout); return 0;
 		case 'q': quick = 1; break;
@@ -1245,6 +1584,7 @@ main(int argc, char **argv)
 		case 'G': growth_only = 1; break;
 		case 'S': only_n = strtol(optarg, NULL, 10); break;
 		case 'p': pg_conninfo = optarg; break;
+		case 'r': rd_url = optarg; break;
 		case 'o': targets_path = optarg; break;
 		case 'd': snprintf(dir, sizeof(dir), "%s", optarg); break;
 		default:
@@ -1272,6 +1612,18 @@ main(int argc, char **argv)
 #else
 		fprintf(stderr, "bench-session: crumb was built without "
 		    "PostgreSQL\n");
+		return 2;
+#endif
+	}
+	if (rd_url != NULL) {
+#ifdef CRUMB_HAVE_REDIS
+		rd_bench(rd_url);
+		if (targets != NULL)
+			fclose(targets);
+		return 0;
+#else
+		fprintf(stderr, "bench-session: crumb was built without "
+		    "Redis\n");
 		return 2;
 #endif
 	}

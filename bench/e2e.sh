@@ -25,6 +25,17 @@
 #            with strace (the workers' sends to the server's port over
 #            100 requests; /counter is an atomic increment, 3 round
 #            trips: a plain read is 1, a read + write 2).
+#   rdcounter  GET /redis/counter with a kept cookie: the same guestbook
+#            (4 more workers) with its sessions in a private Redis
+#            (tests/redis-server.sh) reached over loopback TCP with a
+#            password, and its entries in the private PostgreSQL (GB_DB;
+#            the SQLite guestbook.db when built without libpq), the usual
+#            split; only when built with hiredis.  /counter reads and
+#            writes the session only, never the entries, so its cost is
+#            the Redis store's.  Round trips counted as for PostgreSQL
+#            (sends to Redis's port; and to PostgreSQL's, which must be
+#            none); /counter there is a read, then a compare-and-swap
+#            script: 2.
 # Then memory: the stack restarts with ONE guestbook worker, wrk sends
 # 100,000 GET /counter (1 in 4 without a cookie: a new session; the
 # rest with a kept cookie: an update) and the worker's VmRSS is read
@@ -50,7 +61,7 @@
 # during the run).  --quick: 3 s
 # runs, 1 s warm-ups, 20,000 memory requests (not for the record).
 # --hold: start the four-worker stack, print a "HOLD base=... cookie=...
-# apache=PID guestbook=PIDS hello=PIDS" line and keep it up until
+# apache=PID guestbook=PIDS hello=PIDS pg=PIDS redis=PIDS" line and keep it up until
 # SIGINT/SIGTERM (for profiling by hand).
 set -u
 umask 077
@@ -66,6 +77,9 @@ OUT=$BUILD/bench-e2e.txt
 HAVE_PG=
 grep -q '^#define CRUMB_HAVE_POSTGRES 1' "$BUILD/config.h" 2>/dev/null &&
     HAVE_PG=1
+HAVE_REDIS=
+grep -q '^#define CRUMB_HAVE_REDIS 1' "$BUILD/config.h" 2>/dev/null &&
+    HAVE_REDIS=1
 
 DURATION=${E2E_DURATION:-12}
 ROUNDS=${E2E_ROUNDS:-3}
@@ -88,7 +102,10 @@ WORKER_PIDS=
 GB_PIDS=
 PG_PIDS=
 PG_FCGI_PORT=
+RD_PIDS=
+RD_FCGI_PORT=
 SPAWN_STORE=
+SPAWN_GB_DB=
 HELLO_PIDS=
 FLOOR_PIDS=
 CPU_PIDS=
@@ -107,7 +124,7 @@ deps() {
 	# shellcheck source=../scripts/deps.sh
 	. "$SRC/scripts/deps.sh"
 	crumb_deps wrk apache2 spawn-fcgi curl sqlite3 strace \
-	    ${HAVE_PG:+postgresql} ||
+	    ${HAVE_PG:+postgresql} ${HAVE_REDIS:+redis-server} ||
 	    die "cannot install the packages the benchmark needs"
 	[ -x "$GUESTBOOK" ] && [ -x "$HELLO" ] && [ -x "$KEYGEN" ] &&
 	    [ -x "$FLOOR" ] ||
@@ -176,7 +193,7 @@ spawn_workers() {
 		port=$(free_port) || break
 		rm -f "$pidfile"
 		if out=$(CRUMB_STATE_DIR=$STATE CRUMB_INSECURE_COOKIE=1 \
-		    CRUMB_STORE=$SPAWN_STORE spawn-fcgi -a 127.0.0.1 -p "$port" -F "$n" -P "$pidfile" \
+		    CRUMB_STORE=$SPAWN_STORE GB_DB=$SPAWN_GB_DB spawn-fcgi -a 127.0.0.1 -p "$port" -F "$n" -P "$pidfile" \
 		    "${user_opts[@]}" -- /bin/sh -c 'exec "$0" 2>>"$1"' \
 		    "$prog" "$RUN_DIR/fcgi.log" 2>&1); then
 			echo "$port"
@@ -197,6 +214,7 @@ render() {
 	    -e "s|@HELLO_PORT@|$HELLO_PORT|g" -e "s|@REUSE@|$REUSE|g" \
 	    -e "s|@FLOOR_PORT@|$FLOOR_PORT|g" \
 	    -e "s|@PG_FCGI_PORT@|$PG_FCGI_PORT|g" \
+	    -e "s|@RD_FCGI_PORT@|$RD_FCGI_PORT|g" \
 	    -e "s|@GUESTBOOK@|$GUESTBOOK|g" -e "s|@INSECURE@|1|g" \
 	    -e "s|@LOG_DIR@|$RUN_DIR|g" -e "s|@LOG_MAX@|8M|g" \
 	    -e "s|@ROTATELOGS@|$(command -v rotatelogs)|g" "$@"
@@ -251,6 +269,18 @@ start_stack() {
 		    die "cannot start the guestbook workers on PostgreSQL"
 		PG_PIDS=$(tr '\n' ' ' < "$RUN_DIR/gbpg.pid")
 		WORKER_PIDS="$WORKER_PIDS $PG_PIDS"
+	fi
+	# The guestbook with its sessions in Redis and its entries in
+	# PostgreSQL (or SQLite), likewise for /redis/counter.
+	RD_FCGI_PORT=$GB_PORT
+	RD_PIDS=
+	if [ -n "$HAVE_REDIS" ] && [ "$GB_N" = 4 ]; then
+		RD_FCGI_PORT=$(SPAWN_STORE=$REDISURL_TCP \
+		    SPAWN_GB_DB=${HAVE_PG:+$PGURL_TCP} spawn_workers \
+		    "$GUESTBOOK" 4 "$RUN_DIR/gbrd.pid") ||
+		    die "cannot start the guestbook workers on Redis"
+		RD_PIDS=$(tr '\n' ' ' < "$RUN_DIR/gbrd.pid")
+		WORKER_PIDS="$WORKER_PIDS $RD_PIDS"
 	fi
 	for try in 1 2 3; do
 		start_apache && return 0
@@ -484,29 +514,35 @@ strace_count() {
 	echo "$(grep -c 'sessions\.db' "$W/strace.txt") $(wc -l < "$W/strace.txt")"
 }
 
-# pg_round_trips N: the PostgreSQL guestbook workers' sends to the
-# server (each send of libpq's is one round trip: it then waits for the
-# answer) over N sequential GET /pg/counter, per request.  strace -yy
-# names each socket's ends, so sends to the server's port are told from
-# the FastCGI answers.
-pg_round_trips() {
-	local n=$1 i args=() pid sends
-	for pid in $PG_PIDS; do args+=(-p "$pid"); done
-	: > "$W/strace-pg.txt"
+# round_trips N PATH COOKIE PIDS PORT...: the workers' (PIDS) sends to
+# each server PORT (each send of libpq's or of the Redis store's is one
+# round trip: it then waits for the answer) over N sequential GET PATH
+# with COOKIE, per request, one figure per PORT.  strace -yy names each
+# socket's ends, so sends to a server's port are told from the FastCGI
+# answers.
+round_trips() {
+	local n=$1 path=$2 cookie=$3 pids=$4 i args=() pid port sends out=
+	shift 4
+	for pid in $pids; do args+=(-p "$pid"); done
+	: > "$W/strace-rt.txt"
 	strace -f -yy -qq -e trace=sendto,sendmsg,write,writev \
-	    -o "$W/strace-pg.txt" "${args[@]}" &
+	    -o "$W/strace-rt.txt" "${args[@]}" &
 	STRACE_PID=$!
 	sleep 0.5
 	for i in $(seq 1 "$n"); do
-		curl -s -o /dev/null --max-time 5 -H "Cookie: $PG_COOKIE" \
-		    "$BASE/pg/counter"
+		curl -s -o /dev/null --max-time 5 -H "Cookie: $cookie" \
+		    "$BASE$path"
 	done
 	sleep 0.2
 	kill -TERM "$STRACE_PID" 2>/dev/null
 	wait "$STRACE_PID" 2>/dev/null
 	STRACE_PID=
-	sends=$(grep -c "127.0.0.1:$PG_PORT\]" "$W/strace-pg.txt")
-	awk -v s="$sends" -v n="$n" 'BEGIN { printf "%.2f\n", s / n }'
+	for port in "$@"; do
+		sends=$(grep -c "127.0.0.1:$port\]" "$W/strace-rt.txt")
+		out="$out${out:+ }$(awk -v s="$sends" -v n="$n" \
+		    'BEGIN { printf "%.2f\n", s / n }')"
+	done
+	echo "$out"
 }
 
 rss_kb() {
@@ -575,6 +611,7 @@ main() {
 	local store_ok rss10 rss100 growth cookie_len header_len gb_pid
 	local t_counter t_anon t_rss
 	local pg_rt g_rps g_p50 g_p99 g_err r_pg t_sock t_transport
+	local rd_rt rd_pg_rt d_rps d_p50 d_p99 d_err r_rd
 
 	deps
 	pick_user
@@ -589,6 +626,13 @@ main() {
 		# Stopped at exit, after cleanup (crumb_pg_start adds to the trap).
 		crumb_pg_start >/dev/null || die "PostgreSQL did not start"
 		say "PostgreSQL on 127.0.0.1:$PG_PORT"
+	fi
+	if [ -n "$HAVE_REDIS" ]; then
+		# shellcheck source=../tests/redis-server.sh
+		. "$SRC/tests/redis-server.sh"
+		# Stopped by its PID at exit, after cleanup, likewise.
+		crumb_redis_start >/dev/null || die "Redis did not start"
+		say "Redis on 127.0.0.1:$REDIS_PORT"
 	fi
 
 	# ---- part 4: end to end
@@ -606,10 +650,20 @@ main() {
 		    "$BASE/pg/counter")" = '{"count":2}' ] ||
 		    die "GET /pg/counter does not count on PostgreSQL"
 	fi
+	if [ -n "$HAVE_REDIS" ]; then
+		RD_COOKIE=$(fresh_cookie /redis/counter)
+		[ "$(curl -s --max-time 5 -H "Cookie: $RD_COOKIE" \
+		    "$BASE/redis/counter")" = '{"count":2}' ] ||
+		    die "GET /redis/counter does not count on Redis"
+		[ "$(REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -s "$REDIS_SOCK" \
+		    -n 2 --scan --pattern 'crumb:s:*' | wc -l)" -gt 0 ] ||
+		    die "GET /redis/counter stored no session in Redis"
+	fi
 	if [ "$QUICK" = --hold ]; then
 		# For profiling by hand: the stack stays up until a signal.
 		echo "HOLD base=$BASE cookie=$COOKIE apache=$APACHE_PID" \
-		    "guestbook=$GB_PIDS hello=$(tr '\n' ' ' < "$RUN_DIR/hello.pid")"
+		    "guestbook=$GB_PIDS hello=$(tr '\n' ' ' < "$RUN_DIR/hello.pid")" \
+		    "pg=$PG_PIDS redis=$RD_PIDS"
 		while :; do sleep 1; done
 	fi
 
@@ -619,6 +673,8 @@ main() {
 	wrk_warm /counter -H "Cookie: $COOKIE"
 	wrk_warm /floor -H "Cookie: $FLOOR_COOKIE"
 	[ -z "$HAVE_PG" ] || wrk_warm /pg/counter -H "Cookie: $PG_COOKIE"
+	[ -z "$HAVE_REDIS" ] ||
+	    wrk_warm /redis/counter -H "Cookie: $RD_COOKIE"
 	wrk_warm /
 	sig_ok=yes
 	sig_first=
@@ -642,14 +698,32 @@ main() {
 			wrk_run pgcounter "$round" /pg/counter \
 			    -H "Cookie: $PG_COOKIE"
 		fi
+		if [ -n "$HAVE_REDIS" ]; then
+			CPU_PIDS=$RD_PIDS
+			wrk_run rdcounter "$round" /redis/counter \
+			    -H "Cookie: $RD_COOKIE"
+		fi
 	done
 	pg_rt=
 	if [ -n "$HAVE_PG" ]; then
-		pg_rt=$(pg_round_trips 100)
+		pg_rt=$(round_trips 100 /pg/counter "$PG_COOKIE" "$PG_PIDS" \
+		    "$PG_PORT")
 		g_rps=$(wrk_sum pgcounter rps)
 		g_p50=$(wrk_sum pgcounter p50)
 		g_p99=$(wrk_sum pgcounter p99)
 		g_err=$(wrk_sum pgcounter errors)
+	fi
+	rd_rt=
+	rd_pg_rt=
+	if [ -n "$HAVE_REDIS" ]; then
+		# Sends to Redis, and to PostgreSQL (the entries: none for
+		# /counter) when it is there.
+		read -r rd_rt rd_pg_rt <<< "$(round_trips 100 /redis/counter \
+		    "$RD_COOKIE" "$RD_PIDS" "$REDIS_PORT" ${HAVE_PG:+"$PG_PORT"})"
+		d_rps=$(wrk_sum rdcounter rps)
+		d_p50=$(wrk_sum rdcounter p50)
+		d_p99=$(wrk_sum rdcounter p99)
+		d_err=$(wrk_sum rdcounter errors)
 	fi
 	st_anon=$(strace_count 200 /)
 	st_counter=$(strace_count 20 /counter -H "Cookie: $COOKIE")
@@ -681,6 +755,7 @@ main() {
 	r_counter_floor=$(ratio "$c_rps" "$f_rps")
 	r_counter=$(ratio "$c_rps" "$h_rps")
 	[ -z "$HAVE_PG" ] || r_pg=$(ratio "$g_rps" "$h_rps")
+	[ -z "$HAVE_REDIS" ] || r_rd=$(ratio "$d_rps" "$h_rps")
 	r_anon=$(ratio "$a_rps" "$p_rps")
 	r_anon_small=$(ratio "$a_rps" "$h_rps")
 	# No store I/O: the footprint is unchanged over the whole wrk run,
@@ -732,6 +807,10 @@ main() {
 		row "GET /counter (PostgreSQL)" pgcounter "$g_rps" "$g_p50" \
 		    "$g_p99" "$g_err" "$r_pg"
 	fi
+	if [ -n "$HAVE_REDIS" ]; then
+		row "GET /counter (Redis)" rdcounter "$d_rps" "$d_p50" \
+		    "$d_p99" "$d_err" "$r_rd"
+	fi
 	row "GET /floor (by hand)" floor "$f_rps" "$f_p50" "$f_p99" \
 	    "$f_err" "$r_floor"
 	row "GET /hello/page (no session)" hpage "$p_rps" "$p_p50" "$p_p99" \
@@ -754,6 +833,19 @@ main() {
 	else
 		echo "PostgreSQL: not built (configure --with-postgresql)"
 	fi
+	if [ -n "$HAVE_REDIS" ]; then
+		echo "Redis: GET /counter $rd_rt network round trips per" \
+		    "request (an atomic increment, crumb_session_atomic: HMGET," \
+		    "then the compare-and-swap script by EVALSHA; strace of the" \
+		    "workers over 100 requests${HAVE_PG:+; to PostgreSQL, which holds the entries: $rd_pg_rt}), server on" \
+		    "loopback TCP with a password; counter on Redis / counter" \
+		    "on SQLite $(ratio "$d_rps" "$c_rps")"
+	else
+		echo "Redis: not built (configure --with-redis)"
+	fi
+	echo "GET /counter by session store: SQLite $c_rps req/s" \
+	    "(p50 $c_p50 ms)${HAVE_PG:+, PostgreSQL $g_rps req/s (p50 $g_p50 ms, $pg_rt round trips)}${HAVE_REDIS:+, Redis $d_rps req/s (p50 $d_p50 ms, $rd_rt round trips)};" \
+	    "hello $h_rps req/s"
 	# What the errors were, when there were any: wrk's own lines.
 	grep -H -E "Socket errors|Non-2xx" "$W"/wrk-*.txt 2>/dev/null |
 	    sed -e "s|^$W/wrk-||" -e 's|\.txt:| |' -e 's|^|errors: |'
@@ -815,6 +907,17 @@ main() {
 			echo "pg_counter_ratio=$r_pg"
 			echo "pg_round_trips_per_request=$pg_rt"
 			echo "cpu_us_pgcounter=$(cpu_us pgcounter)"
+		fi
+		if [ -n "$HAVE_REDIS" ]; then
+			echo "redis_counter_rps=$d_rps"
+			echo "redis_counter_p50_ms=$d_p50"
+			echo "redis_counter_p99_ms=$d_p99"
+			echo "redis_counter_errors=$d_err"
+			echo "redis_counter_ratio=$r_rd"
+			echo "redis_round_trips_per_request=$rd_rt"
+			[ -z "$HAVE_PG" ] ||
+			    echo "redis_counter_pg_round_trips_per_request=$rd_pg_rt"
+			echo "cpu_us_rdcounter=$(cpu_us rdcounter)"
 		fi
 		echo "cpu_us_hpage=$(cpu_us hpage)"
 		echo "cpu_us_anon=$(cpu_us anon)"

@@ -57,6 +57,7 @@ crumb_store_redis_open(const char *url, int timeout_ms, crumb_store **out,
 #include <signal.h>
 #include <stdio.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <hiredis/hiredis.h>
@@ -400,8 +401,12 @@ tv_of(int ms)
 /*
  * hiredis writes with write(): a server that closed the connection
  * would raise SIGPIPE and kill a CGI program that does not ignore it.
- * Around each exchange SIGPIPE is blocked, and one the exchange raised
- * is taken back (libpq does the same).
+ * The commands of the operations are therefore sent by call() itself,
+ * with send(MSG_NOSIGNAL), and only their answers read by hiredis.  The
+ * one exchange left to hiredis's write(), the pipeline that loads the
+ * scripts on a new connection, has SIGPIPE blocked around it, and one
+ * it raised is taken back (libpq does the same where it cannot use
+ * MSG_NOSIGNAL): four system calls, too many for every command.
  */
 typedef struct nopipe {
 	sigset_t set, old;
@@ -434,16 +439,48 @@ nopipe_end(nopipe *np)
 	pthread_sigmask(SIG_SETMASK, &np->old, NULL);
 }
 
-/* One command, one round trip. */
+/* hiredis's context failed with errno: its err and errstr as hiredis
+ * itself sets them, for conn_fail. */
+static void
+ctx_errno(redisContext *c, int err)
+{
+	c->err = REDIS_ERR_IO;
+	crumb_fmt(c->errstr, sizeof(c->errstr), "%s", strerror(err));
+}
+
+/* One command, one round trip: formatted by hiredis, sent here with
+ * MSG_NOSIGNAL (no SIGPIPE, and no signal mask to change around it),
+ * the answer read by hiredis (its output buffer is empty, so it only
+ * reads).  The socket's SO_SNDTIMEO and SO_RCVTIMEO bound both.  NULL
+ * when the context failed (rs->c->err). */
 static redisReply *
 call(rstore *rs, int n, const char **v, const size_t *len)
 {
-	nopipe np;
-	redisReply *r;
+	char *buf;
+	void *r = NULL;
+	int blen = redisFormatCommandArgv(&buf, n, v, len), off = 0;
 
-	nopipe_begin(&np);
-	r = redisCommandArgv(rs->c, n, v, len);
-	nopipe_end(&np);
+	if (blen < 0) {
+		rs->c->err = REDIS_ERR_OOM;
+		crumb_fmt(rs->c->errstr, sizeof(rs->c->errstr), "out of memory");
+		return NULL;
+	}
+	while (off < blen) {
+		ssize_t w = send(rs->c->fd, buf + off, (size_t)(blen - off),
+		    MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			ctx_errno(rs->c, w < 0 ? errno : EPIPE);
+			redisFreeCommand(buf);
+			return NULL;
+		}
+		off += (int)w;
+	}
+	redisFreeCommand(buf);
+	if (redisGetReply(rs->c, &r) != REDIS_OK)
+		return NULL;
 	return r;
 }
 
