@@ -203,9 +203,10 @@ session_rows() {
 	store_sql 'SELECT count(*) FROM crumb_sessions' 2>/dev/null
 }
 
-# (head and tr: bash's own ${s// /c} takes seconds on 70,000 characters.)
+# (yes and head: bash's own ${s// /c} takes seconds on 70,000
+# characters; CHAR may be several bytes, such as é.)
 repeat() { # repeat CHAR COUNT
-	head -c "$2" /dev/zero | tr '\0' "$1"
+	yes "$1" | head -n "$2" | tr -d '\n'
 }
 
 # ------------------------------------------------------------------
