@@ -89,9 +89,9 @@ postgresql|redis)
 			echo "# E2E_STORE=redis needs E2E_HOSTS=2 or more" >&2
 			exit 2
 		fi
-		for h in REDIS POSTGRES; do
-			if ! grep -q "^#define CRUMB_HAVE_$h 1" "$BUILD/config.h"; then
-				echo "# SKIP: built without the $h store"
+		for h in Redis:REDIS PostgreSQL:POSTGRES; do
+			if ! grep -q "^#define CRUMB_HAVE_${h#*:} 1" "$BUILD/config.h"; then
+				echo "# SKIP: built without the ${h%:*} store"
 				exit 77
 			fi
 		done
