@@ -1,10 +1,11 @@
 #!/bin/bash
 # Start the guestbook on several "hosts" behind a balancer, in the
 # foreground: a private PostgreSQL holding the sessions and the
-# guestbook's entries (tests/pg-server.sh), N hosts (each a scripts/stack.sh run: its own
-# Apache on a free loopback port, its own FastCGI workers, its own state
-# directory) and HAProxy on 127.0.0.1:PORT sending requests to the hosts
-# round-robin, with no stickiness.
+# guestbook's entries (tests/pg-server.sh), N hosts (each a
+# scripts/stack.sh run: its own Apache on a free loopback port, its own
+# FastCGI workers, its own state directory) and HAProxy on
+# 127.0.0.1:PORT sending requests to the hosts round-robin, with no
+# stickiness.
 #
 #   scripts/hosts.sh --port P --state-dir D [--hosts N] [--workers W]
 #                    [--mode fcgi|cgi] [--store postgresql|redis]
@@ -28,7 +29,8 @@
 # (CRUMB_STORE=postgresql://crumb:PW@127.0.0.1:PORT/crumb), as hosts on
 # other machines would; with --store redis, Redis too, with a password
 # (requirepass): CRUMB_STORE=redis://:PW@127.0.0.1:PORT/0 and
-# GB_DB=postgresql://crumb:PW@127.0.0.1:PORT/crumb.  Each host marks its responses "X-Host: hostK".
+# GB_DB=postgresql://crumb:PW@127.0.0.1:PORT/crumb.  Each host marks its
+# responses "X-Host: hostK".
 # Prints exactly one line, "READY http://127.0.0.1:P/", on stdout once
 # the balancer has answered 200 from every host; everything else goes to
 # stderr.  SIGINT or SIGTERM (or any part failing) stops the balancer,
