@@ -15,15 +15,21 @@
 #
 # serves it from HOSTS hosts behind HAProxy on PORT instead, with the
 # sessions in a private PostgreSQL (scripts/hosts.sh; its data in
-# STATE_DIR/pg).  STORE defaults to sqlite and HOSTS to 1: the plain
-# demo above; SQLite is one file on one machine, so HOSTS above 1 needs
-# STORE=postgresql.
+# STATE_DIR/pg).
+#
+#   STORE=redis HOSTS=2 PORT=8080 STATE_DIR=./state scripts/demo.sh
+#
+# the same with the sessions in a private Redis (appendonly yes; its data
+# in STATE_DIR/redis) and the guestbook's entries in the PostgreSQL.
+# STORE defaults to sqlite and HOSTS to 1: the plain demo above; SQLite
+# is one file on one machine, so HOSTS above 1 needs STORE=postgresql or
+# STORE=redis.
 # -h or --help prints the usage; any other argument exits with 2.
 set -eu
 
 usage() {
 	echo "usage: [PORT=8080] [STATE_DIR=DIR] [PURGE_INTERVAL=300] scripts/demo.sh"
-	echo "       STORE=postgresql [HOSTS=2] [PORT=8080] [STATE_DIR=DIR] scripts/demo.sh"
+	echo "       STORE=postgresql|redis [HOSTS=2] [PORT=8080] [STATE_DIR=DIR] scripts/demo.sh"
 }
 case $# in
 0) ;;
@@ -40,20 +46,25 @@ STORE=${STORE:-sqlite}
 HOSTS=${HOSTS:-1}
 case $STORE in
 sqlite)	[ "$HOSTS" = 1 ] || {
-		echo "demo.sh: HOSTS=$HOSTS needs STORE=postgresql" >&2
+		echo "demo.sh: HOSTS=$HOSTS needs STORE=postgresql or STORE=redis" >&2
 		exit 2
 	} ;;
-postgresql) ;;
-*)	echo "demo.sh: STORE is sqlite or postgresql, not $STORE" >&2; exit 2 ;;
+postgresql|redis) ;;
+*)	echo "demo.sh: STORE is sqlite, postgresql or redis, not $STORE" >&2
+	exit 2 ;;
 esac
 
 # shellcheck source=scripts/deps.sh
 . "$TOP/scripts/deps.sh"
 # shellcheck disable=SC2086
 crumb_deps $CRUMB_DEMO_PACKAGES
-if [ "$STORE" = postgresql ]; then
+if [ "$STORE" != sqlite ]; then
 	# shellcheck disable=SC2086
 	crumb_deps $CRUMB_HOSTS_PACKAGES
+fi
+if [ "$STORE" = redis ]; then
+	# shellcheck disable=SC2086
+	crumb_deps $CRUMB_REDIS_PACKAGES
 fi
 
 # Build chatter goes to stderr: stdout carries only the READY line.
@@ -69,9 +80,12 @@ BUILD=$TOP/build/demo
 		mkdir -p "$BUILD"
 		(cd "$BUILD" && "$TOP/configure" -q)
 	fi
-	# A tree configured before libpq-dev was there: again, to find it.
-	if [ "$STORE" = postgresql ] &&
-	    ! grep -q '^#define CRUMB_HAVE_POSTGRES 1' "$BUILD/config.h"; then
+	# A tree configured before libpq-dev (or libhiredis-dev) was
+	# there: again, to find it.
+	if { [ "$STORE" != sqlite ] &&
+	    ! grep -q '^#define CRUMB_HAVE_POSTGRES 1' "$BUILD/config.h"; } ||
+	    { [ "$STORE" = redis ] &&
+	    ! grep -q '^#define CRUMB_HAVE_REDIS 1' "$BUILD/config.h"; }; then
 		(cd "$BUILD" && ./config.status --recheck && ./config.status)
 	fi
 	make -C "$BUILD" -j"$(nproc 2>/dev/null || echo 2)"
@@ -91,9 +105,9 @@ echo "demo: guestbook at http://127.0.0.1:$PORT/ (state in $STATE_DIR;" \
     "Ctrl-C stops everything)" >&2
 CRUMB_INSECURE_COOKIE=1
 export CRUMB_INSECURE_COOKIE
-if [ "$STORE" = postgresql ]; then
+if [ "$STORE" != sqlite ]; then
 	exec "$TOP/scripts/hosts.sh" --port "$PORT" --state-dir "$STATE_DIR" \
-	    --hosts "$HOSTS" --workers 4 --build-dir "$BUILD"
+	    --hosts "$HOSTS" --workers 4 --store "$STORE" --build-dir "$BUILD"
 fi
 exec "$TOP/scripts/stack.sh" --port "$PORT" --state-dir "$STATE_DIR" \
     --mode fcgi --workers 4 --build-dir "$BUILD"

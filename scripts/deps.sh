@@ -16,6 +16,11 @@ multiwatch procps curl sqlite3"
 # a PostgreSQL server and the library's PostgreSQL store.
 # shellcheck disable=SC2034 # used by scripts/demo.sh
 CRUMB_HOSTS_PACKAGES="haproxy postgresql libpq-dev python3 iproute2"
+# And what the several-host demo with its sessions in Redis adds
+# (scripts/hosts.sh --store redis): the server and the Redis store's
+# client library.
+# shellcheck disable=SC2034 # used by scripts/demo.sh
+CRUMB_REDIS_PACKAGES="redis-server libhiredis-dev"
 
 # What `make check` needs beyond the build: mandoc lints the manual
 # pages (tests/test-man-lint.sh fails without it), perl and nm read them

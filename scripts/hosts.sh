@@ -1,33 +1,45 @@
 #!/bin/bash
 # Start the guestbook on several "hosts" behind a balancer, in the
-# foreground: a private PostgreSQL holding the sessions
-# (tests/pg-server.sh), N hosts (each a scripts/stack.sh run: its own
-# Apache on a free loopback port, its own FastCGI workers, its own state
-# directory) and HAProxy on 127.0.0.1:PORT sending requests to the hosts
-# round-robin, with no stickiness.
+# foreground: a private PostgreSQL holding the sessions and the
+# guestbook's entries (tests/pg-server.sh), N hosts (each a
+# scripts/stack.sh run: its own Apache on a free loopback port, its own
+# FastCGI workers, its own state directory) and HAProxy on
+# 127.0.0.1:PORT sending requests to the hosts round-robin, with no
+# stickiness.
 #
 #   scripts/hosts.sh --port P --state-dir D [--hosts N] [--workers W]
-#                    [--mode fcgi|cgi] [--build-dir B]
+#                    [--mode fcgi|cgi] [--store postgresql|redis]
+#                    [--build-dir B]
 #
 # N defaults to 2, W (workers per host) to 4, the mode (scripts/stack.sh's
 # --mode: FastCGI workers, or the program run as a CGI per request) to
-# fcgi.  The state directory holds:
+# fcgi.  --store redis keeps the sessions in a private Redis instead
+# (tests/redis-server.sh), the entries staying in PostgreSQL: the usual
+# split.  The state directory holds:
 #   key      the one secret key (crumb-keygen), copied (mode 0600) into
-#            each host: the key and the database are all the hosts share
+#            each host: the key and the stores are all the hosts share
 #   pg/      the PostgreSQL server's data (kept across runs: the server is
 #            stopped, not deleted, at exit)
+#   redis/   with --store redis, the Redis server's data: appendonly yes,
+#            appendfsync everysec, its append-only file in
+#            redis/appendonlydir (kept across runs like pg/)
 #   hostK/   host K's state directory (scripts/stack.sh --state-dir)
 #   run/     haproxy.cfg and the logs of the balancer and of each host
 # The hosts reach the database over loopback TCP with a password
 # (CRUMB_STORE=postgresql://crumb:PW@127.0.0.1:PORT/crumb), as hosts on
-# other machines would.  Each host marks its responses "X-Host: hostK".
+# other machines would; with --store redis, Redis too, with a password
+# (requirepass): CRUMB_STORE=redis://:PW@127.0.0.1:PORT/0 and
+# GB_DB=postgresql://crumb:PW@127.0.0.1:PORT/crumb.  Each host marks its
+# responses "X-Host: hostK".
 # Prints exactly one line, "READY http://127.0.0.1:P/", on stdout once
 # the balancer has answered 200 from every host; everything else goes to
 # stderr.  SIGINT or SIGTERM (or any part failing) stops the balancer,
-# the hosts and PostgreSQL, by PID, then the script exits.
+# the hosts, PostgreSQL and Redis, by PID, then the script exits.
 # CRUMB_INSECURE_COOKIE=1 in the environment reaches the guestbook.
 # Expired sessions of the shared store are purged by host1's stack
-# (`crumbctl purge` every PURGE_INTERVAL seconds, default 300).
+# (`crumbctl purge` every PURGE_INTERVAL seconds, default 300).  Redis
+# deletes expired sessions by itself; there the purge only tidies the
+# per-user indexes.
 # -h or --help prints the usage; an unknown argument exits with 2.
 # stop_all runs from a trap (SC2317); "a && b || die" is meant (SC2015).
 # shellcheck disable=SC2317,SC2015
@@ -40,12 +52,16 @@ STATE_DIR=
 HOSTS=2
 WORKERS=4
 MODE=fcgi
+STORE=postgresql
 BUILD_DIR=$TOP
 
 HAPROXY_PID=
 STACK_PIDS=
 PG_DIR=
 PG_UP=
+REDIS_DIR=
+REDIS_UP=
+GB_DB_URL=
 RUN_DIR=
 
 say() { echo "hosts: $*" >&2; }
@@ -53,7 +69,8 @@ die() { say "$*"; exit 1; }
 
 usage() {
 	echo "usage: scripts/hosts.sh --port P --state-dir D [--hosts N]"
-	echo "           [--workers W] [--mode fcgi|cgi] [--build-dir B]"
+	echo "           [--workers W] [--mode fcgi|cgi] [--store postgresql|redis]"
+	echo "           [--build-dir B]"
 	echo "environment: CRUMB_INSECURE_COOKIE=1"
 }
 
@@ -67,6 +84,7 @@ parse_args() {
 		--hosts) HOSTS=$2 ;;
 		--workers) WORKERS=$2 ;;
 		--mode) MODE=$2 ;;
+		--store) STORE=$2 ;;
 		--build-dir) BUILD_DIR=$2 ;;
 		*) say "unknown argument: $1"; usage >&2; exit 2 ;;
 		esac
@@ -80,6 +98,10 @@ parse_args() {
 	    die "bad host count: $HOSTS"
 	case $WORKERS in ''|*[!0-9]*) die "bad worker count: $WORKERS" ;; esac
 	case $MODE in fcgi|cgi) ;; *) die "bad mode: $MODE (fcgi or cgi)" ;; esac
+	case $STORE in
+	postgresql|redis) ;;
+	*) die "bad store: $STORE (postgresql or redis)" ;;
+	esac
 	BUILD_DIR=$(cd "$BUILD_DIR" 2>/dev/null && pwd) ||
 	    die "no build directory"
 	[ -x "$BUILD_DIR/lib/crumb-keygen" ] ||
@@ -87,6 +109,10 @@ parse_args() {
 	grep -q '^#define CRUMB_HAVE_POSTGRES 1' "$BUILD_DIR/config.h" \
 	    2>/dev/null ||
 	    die "$BUILD_DIR was built without PostgreSQL (install libpq-dev, run configure again)"
+	if [ "$STORE" = redis ]; then
+		grep -q '^#define CRUMB_HAVE_REDIS 1' "$BUILD_DIR/config.h" ||
+		    die "$BUILD_DIR was built without Redis (install libhiredis-dev, run configure again)"
+	fi
 }
 
 check_tools() {
@@ -94,6 +120,12 @@ check_tools() {
 	for t in haproxy apache2 spawn-fcgi multiwatch curl python3; do
 		command -v "$t" >/dev/null || die "$t not found (scripts/deps.sh)"
 	done
+	if [ "$STORE" = redis ]; then
+		for t in redis-server redis-cli; do
+			command -v "$t" >/dev/null ||
+			    die "$t not found (the Debian package redis-server)"
+		done
+	fi
 }
 
 # Below Linux's ephemeral range, like scripts/stack.sh's worker ports.
@@ -151,6 +183,30 @@ start_pg() {
 	say "PostgreSQL on 127.0.0.1:$PG_PORT (data in $PG_DIR)"
 }
 
+# With --store redis: the sessions in a private Redis, the entries in
+# PostgreSQL.  Its data stays in redis/ across runs, in an append-only
+# file fsynced every second: a restart (SIGTERM) keeps every session.
+start_redis() {
+	local rs=$TOP/tests/redis-server.sh
+	REDIS_DIR=$STATE_DIR/redis
+	if [ -f "$REDIS_DIR/env" ]; then
+		bash "$rs" resume "$REDIS_DIR" >&2 ||
+		    die "Redis in $REDIS_DIR did not start again (delete $REDIS_DIR to start afresh)"
+	else
+		rm -rf "$REDIS_DIR"
+		CRUMB_REDIS_AOF=1 bash "$rs" start "$REDIS_DIR" >/dev/null || {
+			rm -rf "$REDIS_DIR"
+			die "Redis did not start"
+		}
+	fi
+	REDIS_UP=1
+	# shellcheck disable=SC1091
+	. "$REDIS_DIR/env"
+	GB_DB_URL=$STORE_URL
+	STORE_URL="redis://:$REDIS_PASSWORD@127.0.0.1:$REDIS_PORT/0"
+	say "Redis on 127.0.0.1:$REDIS_PORT (data in $REDIS_DIR)"
+}
+
 # start_host K: host K's state directory gets a copy of the key; its
 # stack.sh runs in the background until it prints READY.
 start_host() {
@@ -162,7 +218,7 @@ start_host() {
 		port=$(free_port) || die "no free port for host$k"
 		: > "$RUN_DIR/host$k.out"
 		# One host purges the shared store's expired sessions.
-		CRUMB_STORE=$STORE_URL \
+		CRUMB_STORE=$STORE_URL GB_DB=$GB_DB_URL \
 		    PURGE_INTERVAL=$([ "$k" = 1 ] && echo "${PURGE_INTERVAL:-300}" || echo 0) \
 		    "$TOP/scripts/stack.sh" --port "$port" --state-dir "$dir" \
 		    --mode "$MODE" --workers "$WORKERS" --build-dir "$BUILD_DIR" \
@@ -303,8 +359,9 @@ stop_all() {
 	for pid in $HAPROXY_PID $STACK_PIDS; do
 		wait_child "$pid"
 	done
+	[ -n "$REDIS_UP" ] && bash "$TOP/tests/redis-server.sh" pause "$REDIS_DIR"
 	[ -n "$PG_UP" ] && bash "$TOP/tests/pg-server.sh" pause "$PG_DIR"
-	[ -n "$HAPROXY_PID$STACK_PIDS$PG_UP" ] && say "stopped"
+	[ -n "$HAPROXY_PID$STACK_PIDS$PG_UP$REDIS_UP" ] && say "stopped"
 }
 
 main() {
@@ -317,6 +374,7 @@ main() {
 	trap 'exit 143' TERM
 	prepare_state
 	start_pg
+	[ "$STORE" = redis ] && start_redis
 	for k in $(seq 1 "$HOSTS"); do
 		start_host "$k"
 	done

@@ -20,9 +20,15 @@
 # guestbook promises to keep; one more check asserts that the requests
 # really reached every host (their X-Host headers).
 #
+# E2E_STORE=redis with E2E_HOSTS=N (2 or more) does the same with the
+# sessions in a private Redis and the entries in the PostgreSQL
+# (scripts/hosts.sh --store redis): sessions are counted with redis-cli,
+# entries with psql, and Redis is restarted as PostgreSQL is.
+#
 # Prints one TAP line per check ("ok N - ..." / "not ok N - ...") and
 # exits non-zero when any check fails; 77 (skip) when apache2,
-# spawn-fcgi or curl are missing.  The stack is always stopped.
+# spawn-fcgi or curl are missing, or with E2E_STORE=redis when the
+# build has no Redis or PostgreSQL store.  The stack is always stopped.
 # Checks pass single-quoted expressions to eval on purpose (SC2016), and
 # their variables are read there (SC2034); check calls the helpers
 # indirectly (SC2317).
@@ -64,7 +70,7 @@ HOSTS=${E2E_HOSTS:-1}
 case $HOSTS in
 1) ;;
 [2-9])
-	STORE=postgresql
+	[ "$STORE" = redis ] || STORE=postgresql
 	if ! command -v haproxy >/dev/null; then
 		echo "# haproxy not installed (scripts/deps.sh)" >&2
 		exit 2
@@ -77,7 +83,25 @@ case $HOSTS in
 esac
 case $STORE in
 sqlite) ;;
-postgresql)
+postgresql|redis)
+	if [ "$STORE" = redis ]; then
+		if [ "$HOSTS" = 1 ]; then
+			echo "# E2E_STORE=redis needs E2E_HOSTS=2 or more" >&2
+			exit 2
+		fi
+		for h in Redis:REDIS PostgreSQL:POSTGRES; do
+			if ! grep -q "^#define CRUMB_HAVE_${h#*:} 1" "$BUILD/config.h"; then
+				echo "# SKIP: built without the ${h%:*} store"
+				exit 77
+			fi
+		done
+		if ! command -v redis-cli >/dev/null; then
+			echo "# redis-cli not installed (the Debian package redis-server)" >&2
+			exit 2
+		fi
+		# shellcheck source=tests/redis-server.sh
+		. "$SRC/tests/redis-server.sh"
+	fi
 	for t in psql pg_isready; do
 		if ! command -v "$t" >/dev/null; then
 			echo "# $t not installed (the Debian package postgresql)" >&2
@@ -96,7 +120,7 @@ postgresql)
 	unset GB_DB
 	;;
 *)
-	echo "# E2E_STORE must be sqlite or postgresql, not $STORE" >&2
+	echo "# E2E_STORE must be sqlite, postgresql or redis, not $STORE" >&2
 	exit 2
 	;;
 esac
@@ -180,27 +204,38 @@ as_owner() {
 }
 
 # The store's SQL, where it lives: sqlite3 on the state directory's
-# file, or psql on the PostgreSQL server.
+# file, or psql on the PostgreSQL server (with Redis, the one that
+# holds the entries).
 store_sql() {
-	if [ "$STORE" = postgresql ]; then
-		psql -XAtq -v ON_ERROR_STOP=1 "$CRUMB_STORE" -c "$1"
+	if [ "$STORE" != sqlite ]; then
+		psql -XAtq -v ON_ERROR_STOP=1 "$PG_STORE" -c "$1"
 	else
 		as_owner sqlite3 "$STATE/sessions.db" "PRAGMA busy_timeout=5000;
 		    $1" | tail -n 1
 	fi
 }
 
-# The tool store_sql needs is there.
+# redis-cli on the hosts' Redis (database 0, where they keep sessions).
+rcli() {
+	REDISCLI_AUTH=$REDIS_PASSWORD redis-cli --no-auth-warning \
+	    -p "$REDIS_PORT" -n 0 "$@"
+}
+
+# The tool store_sql (or rcli) needs is there.
 can_count() {
-	if [ "$STORE" = postgresql ]; then
-		command -v psql >/dev/null
-	else
-		command -v sqlite3 >/dev/null
-	fi
+	case $STORE in
+	postgresql) command -v psql >/dev/null ;;
+	redis) command -v redis-cli >/dev/null ;;
+	*) command -v sqlite3 >/dev/null ;;
+	esac
 }
 
 session_rows() {
-	store_sql 'SELECT count(*) FROM crumb_sessions' 2>/dev/null
+	if [ "$STORE" = redis ]; then
+		rcli --scan --pattern 'crumb:s:*' 2>/dev/null | grep -c .
+	else
+		store_sql 'SELECT count(*) FROM crumb_sessions' 2>/dev/null
+	fi
 }
 
 # (yes and head: bash's own ${s// /c} takes seconds on 70,000
@@ -262,7 +297,8 @@ start_stack() {
 			CRUMB_INSECURE_COOKIE=1 PURGE_INTERVAL=2 \
 			    "$SRC/scripts/hosts.sh" --port "$PORT" \
 			    --state-dir "$STATE" --hosts "$HOSTS" \
-			    --mode "$mode" --workers 2 --build-dir "$BUILD" \
+			    --mode "$mode" --workers 2 --store "$STORE" \
+			    --build-dir "$BUILD" \
 			    > "$W/stack.out" 2> "$W/stack-$mode.err" &
 		fi
 		STACK_PID=$!
@@ -281,15 +317,22 @@ start_stack() {
 	return 1
 }
 
-# Several hosts: the server scripts/hosts.sh started, in the state
-# directory, is the one store_sql and pg_restart use.
+# Several hosts: the servers scripts/hosts.sh started, in the state
+# directory, are the ones store_sql, rcli, pg_restart and redis_restart
+# use.
 hosts_pg() {
 	set -a
 	# shellcheck disable=SC1091
 	. "$STATE/pg/env"
 	set +a
 	CRUMB_PG_DIR=$STATE/pg
-	CRUMB_STORE=$PGURL_TCP
+	PG_STORE=$PGURL_TCP
+	[ "$STORE" = redis ] || return 0
+	set -a
+	# shellcheck disable=SC1091
+	. "$STATE/redis/env"
+	set +a
+	CRUMB_REDIS_DIR=$STATE/redis
 }
 
 # The logs of the stack's program: one host's, or every host's.
@@ -316,6 +359,7 @@ cleanup() {
 	rm -rf "$W" $STATES
 	# This trap replaced the one crumb_pg_start set.
 	[ -z "${CRUMB_PG_DIR:-}" ] || crumb_pg_stop "$CRUMB_PG_DIR"
+	[ -z "${CRUMB_REDIS_DIR:-}" ] || crumb_redis_stop "$CRUMB_REDIS_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -555,7 +599,7 @@ post() {
 # on every worker at the next request, whatever each one cached.
 shared_entries() {
 	local n i seen=0
-	[ "$STORE" = postgresql ] || return 0
+	[ "$STORE" != sqlite ] || return 0
 	n=$(store_sql "SELECT count(*) FROM guestbook_entries
 	    WHERE message = 'second entry'" 2>/dev/null)
 	check "the entries are in PostgreSQL (guestbook_entries: $n)" \
@@ -578,7 +622,7 @@ shared_entries() {
 # logged).
 pg_restart() {
 	local saved=$FIVEXX codes='' i back='' jr=$W/jar-restart
-	[ "$STORE" = postgresql ] || return 0
+	[ "$STORE" != sqlite ] || return 0
 	http "$jr" -d 'name=Restart' "$BASE/login"
 	want_code 303 "signed in before the restart"
 	crumb_pg_pause >/dev/null 2>&1 && crumb_pg_resume >/dev/null 2>&1
@@ -597,6 +641,32 @@ pg_restart() {
 	check "meanwhile only 503s" \
 	    eval '[ -z "$(echo "$codes" | tr " " "\n" | grep -Ev "^(|200|503)$")" ]'
 	check "the signed-in session survived the restart" has_body 'id="logout"'
+	FIVEXX=$saved
+}
+
+# Redis (appendonly yes) stopped by SIGTERM and started again on its
+# append-only file under the running hosts: they reconnect by
+# themselves, 503 meanwhile, and a signed-in session is still there.
+redis_restart() {
+	local saved=$FIVEXX codes='' i back='' jr=$W/jar-redis-restart
+	[ "$STORE" = redis ] || return 0
+	http "$jr" -d 'name=Restart' "$BASE/login"
+	want_code 303 "signed in before the Redis restart"
+	crumb_redis_pause >/dev/null 2>&1 && crumb_redis_resume >/dev/null 2>&1
+	check "the Redis server restarted" \
+	    eval '[ "$(rcli ping 2>/dev/null)" = PONG ]'
+	for i in $(seq 1 12); do
+		http "$jr" "$BASE/"
+		codes="$codes $CODE"
+		if [ "$CODE" = 200 ]; then back=$i; break; fi
+		sleep 0.2
+	done
+	check "after a Redis restart GET / is 200 again within 12 tries in 2.4 s ($codes)" \
+	    eval '[ -n "$back" ]'
+	check "meanwhile only 503s" \
+	    eval '[ -z "$(echo "$codes" | tr " " "\n" | grep -Ev "^(|200|503)$")" ]'
+	check "the signed-in session survived the Redis restart (append-only file)" \
+	    has_body 'id="logout"'
 	FIVEXX=$saved
 }
 
@@ -901,8 +971,27 @@ purge() {
 	    grep -q 'purging expired sessions every 2 s' "$(purger_log)"
 	check "the store's shell is installed" can_count || return 0
 	now=$(date +%s)
-	# The stack purges the workers' CRUMB_STORE, SQLite or PostgreSQL.
-	if [ "$STORE" = postgresql ]; then
+	# The stack purges the workers' CRUMB_STORE, SQLite or PostgreSQL,
+	# or Redis: a session whose expiry passed that Redis has not
+	# deleted yet (it has no TTL), and a dead member of a user's index.
+	if [ "$STORE" = redis ]; then
+		rcli hset "crumb:s:$(echo "$now" | sha256sum | cut -c1-64)" \
+		    state '{}' version 1 created $((now - 100)) \
+		    last_seen $((now - 100)) expires $((now - 10)) >/dev/null
+		rcli zadd crumb:u:e2e-ghost $((now - 10)) \
+		    "$(echo "ghost $now" | sha256sum | cut -c1-64)" >/dev/null
+		for _ in $(seq 1 40); do
+			gone=$(( $(rcli --scan --pattern 'crumb:s:*' |
+			    while read -r k; do rcli hget "$k" expires; done |
+			    awk -v now="$now" '$1 <= now' | grep -c .) +
+			    $(rcli exists crumb:u:e2e-ghost) ))
+			[ "$gone" = 0 ] && break
+			sleep 0.25
+		done
+		check "an expired record and index entry are purged within 10 s" \
+		    eval '[ "$gone" = 0 ]'
+		return 0
+	elif [ "$STORE" = postgresql ]; then
 		store_sql "INSERT INTO crumb_sessions (id, state, version,
 		    \"user\", created, last_seen, expires) VALUES
 		    (decode(md5('$now'), 'hex'), '{}', 1, NULL, $((now - 100)),
@@ -934,6 +1023,7 @@ suite() {
 		    -c "CREATE DATABASE e2e_$MODE" >/dev/null ||
 		    { nok "a database for the suite"; return; }
 		export CRUMB_STORE=${PGURL_TCP%/*}/e2e_$MODE
+		PG_STORE=$CRUMB_STORE
 	fi
 	if ! start_stack "$MODE"; then
 		nok "the stack starts"
@@ -960,6 +1050,7 @@ suite() {
 	[ -z "$TRANSPORT" ] || echo "#   $TRANSPORT"
 	logs_clean
 	pg_restart
+	redis_restart
 	every_host
 	stop_stack
 	check "the stack stops: nothing listens on $PORT" \

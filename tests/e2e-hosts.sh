@@ -17,9 +17,19 @@
 # stopped for 5 s under a /counter load: only 200 or 503, no request
 # past 7 s, 200 again within 2 s of the server being back, and the count
 # equals the increments answered 200.
+#
+# E2E_STORE=redis (default postgresql) runs the same checks with the
+# sessions in a private Redis (scripts/hosts.sh --store redis: appendonly
+# yes, appendfsync everysec) and the entries in PostgreSQL; the server
+# stopped for 5 s (SIGTERM) and started again on its append-only file
+# is then Redis: every increment answered 200 must have survived it,
+# and the count may exceed them only by the requests cut off by the
+# stop (Redis drops the answers to the commands of its last turn).  It
+# also checks that the sessions are in Redis and not in PostgreSQL.
 # Prints one TAP line per check and exits non-zero when any fails; 77
 # (skip) when a program it needs is missing or the build has no
-# PostgreSQL store.  Everything it started is stopped.
+# PostgreSQL store (or, with E2E_STORE=redis, no Redis store).
+# Everything it started is stopped.
 # check passes single-quoted expressions to eval (SC2016); helpers are
 # called indirectly (SC2317); variables are read in eval (SC2034).
 # shellcheck disable=SC2016,SC2317,SC2034
@@ -31,12 +41,17 @@ BUILD=$(cd "${1:-${top_builddir:-.}}" && pwd) || exit 2
 N=0
 FAILS=0
 HOSTS_PID=
+STORE=${E2E_STORE:-postgresql}
+case $STORE in
+postgresql|redis) ;;
+*) echo "# E2E_STORE must be postgresql or redis, not $STORE" >&2; exit 2 ;;
+esac
 W=$(mktemp -d /tmp/crumb-e2e-hosts.XXXXXX) || exit 2
 STATE=$W/state
 # The hosts' user (www-data when root) and PostgreSQL's (nobody) enter.
 chmod 0711 "$W"
 
-for t in haproxy apache2 spawn-fcgi multiwatch curl python3 ss; do
+for t in haproxy apache2 spawn-fcgi multiwatch curl python3 ss psql; do
 	if ! command -v "$t" >/dev/null; then
 		echo "# SKIP: $t not installed (scripts/deps.sh)"
 		exit 77
@@ -45,6 +60,18 @@ done
 if ! grep -q '^#define CRUMB_HAVE_POSTGRES 1' "$BUILD/config.h"; then
 	echo "# SKIP: built without the PostgreSQL store"
 	exit 77
+fi
+if [ "$STORE" = redis ]; then
+	if ! grep -q '^#define CRUMB_HAVE_REDIS 1' "$BUILD/config.h"; then
+		echo "# SKIP: built without the Redis store"
+		exit 77
+	fi
+	for t in redis-server redis-cli; do
+		if ! command -v "$t" >/dev/null; then
+			echo "# SKIP: $t not installed (scripts/deps.sh)"
+			exit 77
+		fi
+	done
 fi
 
 ok() { N=$((N + 1)); echo "ok $N - $1"; }
@@ -107,7 +134,7 @@ start_hosts() {
 		: > "$W/hosts.out"
 		CRUMB_INSECURE_COOKIE=1 "$SRC/scripts/hosts.sh" --port "$PORT" \
 		    --state-dir "$STATE" --hosts 2 --workers 4 \
-		    --build-dir "$BUILD" > "$W/hosts.out" 2> "$W/hosts.err" &
+		    --store "$STORE" --build-dir "$BUILD" > "$W/hosts.out" 2> "$W/hosts.err" &
 		HOSTS_PID=$!
 		for _ in $(seq 1 600); do
 			grep -q '^READY ' "$W/hosts.out" && return 0
@@ -215,6 +242,34 @@ concurrent_counter() {
 	check "the next GET /counter is exactly 201" body_is '{"count":201}'
 }
 
+# Where the sessions are: with Redis, the counter's session and its
+# user's index in Redis, and no session table in PostgreSQL (which
+# holds the entries only); with PostgreSQL, rows in crumb_sessions.
+store_holds() {
+	local pgurl keys idx tables rows
+	# shellcheck disable=SC1091
+	pgurl=$(. "$STATE/pg/env" && echo "$PGURL_TCP")
+	tables=$(psql -XAtq "$pgurl" -c "SELECT count(*) FROM pg_tables
+	    WHERE tablename = 'crumb_sessions'")
+	if [ "$STORE" = redis ]; then
+		keys=$(rcli --scan --pattern 'crumb:s:*' | grep -c .)
+		idx=$(rcli zcard crumb:u:counter)
+		check "the sessions are in Redis ($keys crumb:s: keys, $idx in crumb:u:counter), none in PostgreSQL ($tables session tables)" \
+		    eval '[ "$keys" -ge 1 ] && [ "$idx" = 1 ] && [ "$tables" = 0 ]'
+	else
+		rows=$(psql -XAtq "$pgurl" -c 'SELECT count(*) FROM crumb_sessions')
+		check "the sessions are in PostgreSQL ($rows rows)" \
+		    eval '[ "$tables" = 1 ] && [ "${rows:-0}" -ge 1 ]'
+	fi
+}
+
+# redis-cli on the hosts' Redis (its database 0).
+rcli() {
+	# shellcheck disable=SC1091
+	(. "$STATE/redis/env" && REDISCLI_AUTH=$REDIS_PASSWORD \
+	    redis-cli --no-auth-warning -p "$REDIS_PORT" -n 0 "$@")
+}
+
 tampered() {
 	local j=$W/jar-count v t i
 	v=$(cookie_of "$j")
@@ -231,8 +286,10 @@ tampered() {
 }
 
 # ------------------------------------------------------------------
-# PostgreSQL stopped for 5 s under a /counter load from 3 clients.
-# Each request is logged as "START END CODE COUNT" (epoch seconds).
+# The session store's server (PostgreSQL, or Redis) stopped for 5 s
+# under a /counter load from 3 clients.  Each request is logged as
+# "START END CODE COUNT" (epoch seconds).  Redis is stopped by SIGTERM,
+# which writes its append-only file out, and started again on it.
 
 load_client() { # OUT COOKIES STOPFILE
 	local t0 t1 out
@@ -248,7 +305,12 @@ load_client() { # OUT COOKIES STOPFILE
 
 fault() {
 	local j=$W/jar-fault c pids="" t_pause t_resume final n200 other slow
-	local first_ok late
+	local t_down cut
+	local first_ok late srv=PostgreSQL ctl=$SRC/tests/pg-server.sh
+	local dir=$STATE/pg
+	if [ "$STORE" = redis ]; then
+		srv=Redis ctl=$SRC/tests/redis-server.sh dir=$STATE/redis
+	fi
 	http "$j" -d 'name=fault' "$BASE/login"
 	check "fault test: signed in" eval '[ "$CODE" = 303 ]'
 	for c in 1 2 3; do
@@ -257,9 +319,10 @@ fault() {
 	done
 	sleep 1
 	t_pause=$EPOCHREALTIME
-	bash "$SRC/tests/pg-server.sh" pause "$STATE/pg"
+	bash "$ctl" pause "$dir"
+	t_down=$EPOCHREALTIME
 	sleep 5
-	bash "$SRC/tests/pg-server.sh" resume "$STATE/pg"
+	bash "$ctl" resume "$dir"
 	t_resume=$EPOCHREALTIME
 	sleep 3
 	: > "$W/stop"
@@ -272,7 +335,7 @@ fault() {
 	other=$(awk '$3 != 200 && $3 != 503' "$W/fault" | wc -l)
 	check "fault: every answer is 200 or 503 ($other others)" \
 	    eval '[ "$other" = 0 ]'
-	check "fault: some answers were 503 while PostgreSQL was down" \
+	check "fault: some answers were 503 while $srv was down" \
 	    eval 'awk -v a="$t_pause" -v b="$t_resume" \
 	        "\$1 > a && \$2 < b && \$3 == 503 { f = 1 } END { exit !f }" "$W/fault"'
 	slow=$(awk '$2 - $1 > 7' "$W/fault" | wc -l)
@@ -282,13 +345,35 @@ fault() {
 	    "$W/fault" | sort -n | head -n 1)
 	late=$(awk -v f="${first_ok:-0}" -v b="$t_resume" \
 	    'BEGIN { printf "%.2f", f - b }')
-	check "fault: a 200 again within 2 s of PostgreSQL being back (${late} s)" \
+	check "fault: a 200 again within 2 s of $srv being back (${late} s)" \
 	    eval '[ -n "$first_ok" ] && awk -v l="$late" "BEGIN { exit !(l <= 2) }"'
 	n200=$(awk '$3 == 200' "$W/fault" | wc -l)
 	http "$j" "$BASE/counter"
 	final=$(grep -o '"count":[0-9]*' "$W/b" | cut -d: -f2)
-	check "fault: the count ($final) is the increments answered 200 ($n200) + 1" \
-	    eval '[ "$CODE" = 200 ] && [ "$final" = "$((n200 + 1))" ]'
+	if [ "$STORE" = postgresql ]; then
+		check "fault: the count ($final) is the increments answered 200 ($n200) + 1" \
+		    eval '[ "$CODE" = 200 ] && [ "$final" = "$((n200 + 1))" ]'
+		return
+	fi
+	# Redis, stopped by SIGTERM, writes out its append-only file but
+	# drops the answers to the commands it ran in its last turn: a
+	# request under way at that moment may have counted and still been
+	# answered 503.  So: every increment answered 200 is there, and any
+	# more are at most the requests cut off by the stop: one a client at
+	# most (the one it had under way when the server exited), counted
+	# for each client that had a request not answered 200 running while
+	# the server went down.
+	cut=0
+	for c in 1 2 3; do
+		awk -v a="$t_pause" -v b="$t_down" \
+		    '$1 < b && $2 > a && $3 != 200 { f = 1 } END { exit !f }' \
+		    "$W/fault-$c" && cut=$((cut + 1))
+	done
+	check "fault: no increment answered 200 lost: the count ($final) is at least the increments answered 200 ($n200) + 1" \
+	    eval '[ "$CODE" = 200 ] && [ -n "$final" ] &&
+	          [ "$final" -ge "$((n200 + 1))" ]'
+	check "fault: no increment counted twice: at most $cut more (the requests cut off by the stop)" \
+	    eval '[ -n "$final" ] && [ "$final" -le "$((n200 + 1 + cut))" ]'
 }
 
 # ------------------------------------------------------------------
@@ -367,12 +452,20 @@ ok "the two-host stack starts ($((SECONDS - T0)) s)"
 both_hosts
 login_logout
 concurrent_counter
+store_holds
 tampered
 rotation
 fault
+REDIS_PID=
+[ "$STORE" = redis ] && REDIS_PID=$(cat "$STATE/redis/pid" 2>/dev/null)
 stop_hosts
 check "hosts.sh stopped PostgreSQL" \
     eval '[ ! -e "$STATE/pg/data/postmaster.pid" ]'
+if [ "$STORE" = redis ]; then
+	check "hosts.sh stopped Redis (pid ${REDIS_PID:-none})" \
+	    eval '[ -n "$REDIS_PID" ] && [ ! -e "$STATE/redis/pid" ] &&
+	          ! kill -0 "$REDIS_PID" 2>/dev/null'
+fi
 echo "# $((SECONDS - T0)) s"
 echo "1..$N"
 [ "$FAILS" -eq 0 ]

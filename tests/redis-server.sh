@@ -27,7 +27,12 @@
 # The server listens on 127.0.0.1 at a free port and on a socket in DIR,
 # with a password (requirepass), no persistence (save "", appendonly no)
 # and its working directory in DIR: nothing is written elsewhere.  It is
-# stopped by its PID (DIR/pid).  Needs the Debian package redis-server
+# stopped by its PID (DIR/pid).
+# CRUMB_REDIS_AOF=1 in the environment of start (or crumb_redis_start)
+# turns persistence on for good in DIR: an append-only file in DIR
+# (appendonly yes, appendfsync everysec), read again at resume, so that
+# a server stopped by SIGTERM and resumed keeps every write it answered;
+# still no RDB snapshots (save "").  Needs the Debian package redis-server
 # (only its program: the system service it installs is never touched).
 
 crumb_redis_free_port() {
@@ -37,8 +42,9 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 
 # Start the server of DIR and wait until it answers.
 crumb_redis_up() {
-	local dir=$1 port pw i
+	local dir=$1 port pw i aof=no
 	port=$(cat "$dir/port") pw=$(cat "$dir/password")
+	[ -e "$dir/aof" ] && aof=yes
 	# The password goes through the config file, not the command line
 	# (ps would show it).
 	cat > "$dir/redis.conf" <<EOF
@@ -48,7 +54,8 @@ unixsocket $dir/redis.sock
 unixsocketperm 700
 dir $dir
 save ""
-appendonly no
+appendonly $aof
+appendfsync everysec
 daemonize no
 logfile $dir/server.log
 requirepass $pw
@@ -99,6 +106,7 @@ crumb_redis_init() {
 		return 1
 	fi
 	chmod 0700 "$dir"
+	[ "${CRUMB_REDIS_AOF:-0}" = 1 ] && : > "$dir/aof"
 	pw=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 	printf '%s\n' "$pw" > "$dir/password"
 	for i in 1 2 3; do
