@@ -32,8 +32,11 @@
 # turns persistence on for good in DIR: an append-only file in DIR
 # (appendonly yes, appendfsync everysec), read again at resume, so that
 # a server stopped by SIGTERM and resumed keeps every write it answered;
-# still no RDB snapshots (save "").  Needs the Debian package redis-server
-# (only its program: the system service it installs is never touched).
+# still no RDB snapshots (save "").  Run as root, the server runs as
+# REDIS_RUN_AS (default: nobody), which owns DIR and its files: a test
+# never runs a network server as root.  Needs the Debian package
+# redis-server (only its program: the system service it installs is
+# never touched).
 
 crumb_redis_free_port() {
 	python3 -c 'import socket
@@ -61,8 +64,20 @@ logfile $dir/server.log
 requirepass $pw
 EOF
 	chmod 0600 "$dir/redis.conf"
-	(cd "$dir" && exec redis-server "$dir/redis.conf" </dev/null \
-	    >/dev/null 2>&1) &
+	# setpriv execs the server itself (runuser would stay as its
+	# parent), so that $! is the server's PID.
+	local as=()
+	if [ "$(id -u)" -eq 0 ]; then
+		chown -R "${REDIS_RUN_AS:-nobody}" "$dir"
+		as=(setpriv --reuid="${REDIS_RUN_AS:-nobody}" --regid=nogroup
+		    --clear-groups --)
+		if ! "${as[@]}" test -w "$dir"; then
+			echo "redis-server: user ${REDIS_RUN_AS:-nobody} cannot reach $dir (a parent directory is closed to it)" >&2
+			return 1
+		fi
+	fi
+	(cd "$dir" && exec "${as[@]}" redis-server "$dir/redis.conf" \
+	    </dev/null >/dev/null 2>&1) &
 	echo $! > "$dir/pid"
 	for i in $(seq 1 100); do
 		if [ -S "$dir/redis.sock" ] &&

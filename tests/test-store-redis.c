@@ -107,6 +107,8 @@ static void
 start_own(void)
 {
 	own_dir = tdir_new();
+	/* the server's user (not root) must reach the directory in it */
+	REQUIRE(chmod(own_dir, 0711) == 0);
 	atexit(stop_own);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
