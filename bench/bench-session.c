@@ -53,6 +53,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <hiredis/hiredis.h>
+
+#include "store-redis-lua.h"
 #endif
 
 #define POOL 1000             /* live sessions the round trips pick from */
@@ -632,38 +634,10 @@ floor_pg_round_trip(floor_ *f, enum op op, const char *cookie,
 
 #define RD_PREFIX "crumb:"    /* the store's default key prefix */
 
-/* A copy of the store's update script (LUA_INDEX and S_UPDATE in
- * lib/store-redis.c).  KEYS: skey, new skey (or skey).  ARGV: prefix
- * hex newhex version version+1 state user now expires ttl. */
-static const char rd_update_lua[] =
-    "local function index_add(uk, s, m, ttl) "
-    "redis.call('ZADD', uk, s, m) "
-    "if redis.call('PTTL', uk) < tonumber(ttl) then "
-    "redis.call('PEXPIRE', uk, ttl) end end "
-    "local p, k, now = ARGV[1], KEYS[1], tonumber(ARGV[8]) "
-    "local r = redis.call('HMGET', k, 'version', 'expires', 'user') "
-    "if not r[2] or tonumber(r[2]) <= now then return 2 end "
-    "if r[1] ~= ARGV[4] then return 1 end "
-    "local exp, ttl = ARGV[9], ARGV[10] "
-    "if exp == '0' then exp = r[2] "
-    "ttl = string.format('%.0f', (tonumber(r[2]) - now) * 1000) end "
-    "local d, dh = k, ARGV[2] "
-    "if ARGV[3] ~= '' then "
-    "d, dh = KEYS[2], ARGV[3] "
-    "local o = redis.call('HMGET', d, 'expires', 'user') "
-    "if o[1] and tonumber(o[1]) > now then return 1 end "
-    "if o[1] then "
-    "if o[2] then redis.call('ZREM', p..'u:'..o[2], dh) end "
-    "redis.call('DEL', d) end "
-    "redis.call('RENAME', k, d) end "
-    "if r[3] then redis.call('ZREM', p..'u:'..r[3], ARGV[2]) end "
-    "redis.call('HSET', d, 'state', ARGV[6], 'version', ARGV[5], "
-    "'last_seen', ARGV[8], 'expires', exp) "
-    "if ARGV[7] ~= '' then redis.call('HSET', d, 'user', ARGV[7]) "
-    "index_add(p..'u:'..ARGV[7], exp, dh, ttl) "
-    "else redis.call('HDEL', d, 'user') end "
-    "redis.call('PEXPIRE', d, ttl) "
-    "return 0";
+/* The store's update script itself (lib/store-redis-lua.h).  KEYS:
+ * skey, new skey (or skey).  ARGV: prefix hex newhex version version+1
+ * state user now expires ttl. */
+static const char rd_update_lua[] = CRUMB_LUA_INDEX CRUMB_LUA_UPDATE;
 
 /* Round trips, library and floor alike: the writes (sends) on a socket
  * while rd_counting is set.  hiredis sends each command (or pipeline)

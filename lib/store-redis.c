@@ -62,18 +62,11 @@ crumb_store_redis_open(const char *url, int timeout_ms, crumb_store **out,
 #include <time.h>
 #include <hiredis/hiredis.h>
 
+#include "store-redis-lua.h"
+
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_PREFIX "crumb:"
 #define MAX_ARGS 16
-
-/* Lua shared by the scripts: add member m scored s to the user index
- * uk and make the index live at least ttl ms (it goes with its
- * longest-lived member). */
-#define LUA_INDEX \
-	"local function index_add(uk, s, m, ttl) " \
-	"redis.call('ZADD', uk, s, m) " \
-	"if redis.call('PTTL', uk) < tonumber(ttl) then " \
-	"redis.call('PEXPIRE', uk, ttl) end end "
 
 enum {
 	S_CREATE, S_UPDATE, S_TOUCH, S_REMOVE, S_CHANGE_ID, S_SET_LABEL,
@@ -84,7 +77,7 @@ enum {
 /* Results: 0 done, 1 conflict, 2 not found (absent or expired). */
 static const char *const script[S_COUNT] = {
 	/* KEYS: skey.  ARGV: prefix hex state user now expires ttl */
-	[S_CREATE] = LUA_INDEX
+	[S_CREATE] = CRUMB_LUA_INDEX
 	    "local p, k, now = ARGV[1], KEYS[1], tonumber(ARGV[5]) "
 	    "local r = redis.call('HMGET', k, 'expires', 'user') "
 	    "if r[1] then "
@@ -99,33 +92,9 @@ static const char *const script[S_COUNT] = {
 	    "return 0",
 	/* KEYS: skey, new skey (or skey).  ARGV: prefix hex newhex
 	 * version version+1 state user now expires ttl */
-	[S_UPDATE] = LUA_INDEX
-	    "local p, k, now = ARGV[1], KEYS[1], tonumber(ARGV[8]) "
-	    "local r = redis.call('HMGET', k, 'version', 'expires', 'user') "
-	    "if not r[2] or tonumber(r[2]) <= now then return 2 end "
-	    "if r[1] ~= ARGV[4] then return 1 end "
-	    "local exp, ttl = ARGV[9], ARGV[10] "
-	    "if exp == '0' then exp = r[2] "
-	    "ttl = string.format('%.0f', (tonumber(r[2]) - now) * 1000) end "
-	    "local d, dh = k, ARGV[2] "
-	    "if ARGV[3] ~= '' then "
-	    "d, dh = KEYS[2], ARGV[3] "
-	    "local o = redis.call('HMGET', d, 'expires', 'user') "
-	    "if o[1] and tonumber(o[1]) > now then return 1 end "
-	    "if o[1] then "
-	    "if o[2] then redis.call('ZREM', p..'u:'..o[2], dh) end "
-	    "redis.call('DEL', d) end "
-	    "redis.call('RENAME', k, d) end "
-	    "if r[3] then redis.call('ZREM', p..'u:'..r[3], ARGV[2]) end "
-	    "redis.call('HSET', d, 'state', ARGV[6], 'version', ARGV[5], "
-	    "'last_seen', ARGV[8], 'expires', exp) "
-	    "if ARGV[7] ~= '' then redis.call('HSET', d, 'user', ARGV[7]) "
-	    "index_add(p..'u:'..ARGV[7], exp, dh, ttl) "
-	    "else redis.call('HDEL', d, 'user') end "
-	    "redis.call('PEXPIRE', d, ttl) "
-	    "return 0",
+	[S_UPDATE] = CRUMB_LUA_INDEX CRUMB_LUA_UPDATE,
 	/* KEYS: skey.  ARGV: prefix hex now expires ttl */
-	[S_TOUCH] = LUA_INDEX
+	[S_TOUCH] = CRUMB_LUA_INDEX
 	    "local k = KEYS[1] "
 	    "local r = redis.call('HMGET', k, 'expires', 'user') "
 	    "if not r[1] or tonumber(r[1]) <= tonumber(ARGV[3]) then "
@@ -200,7 +169,7 @@ static const char *const script[S_COUNT] = {
 	    "return out",
 	/* KEYS: skey.  ARGV: prefix hex state user version created
 	 * last_seen expires label now ttl.  1 written, 0 left alone. */
-	[S_IMPORT] = LUA_INDEX
+	[S_IMPORT] = CRUMB_LUA_INDEX
 	    "local p, k, now = ARGV[1], KEYS[1], tonumber(ARGV[10]) "
 	    "local r = redis.call('HMGET', k, 'expires', 'user', 'version') "
 	    "if r[1] and tonumber(r[1]) > now and "

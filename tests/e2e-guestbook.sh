@@ -616,30 +616,37 @@ shared_entries() {
 	    eval '[ "$seen" = 4 ]'
 }
 
-# PostgreSQL restarted under a running stack: the workers reconnect by
-# themselves.  Requests meanwhile may fail, but only with 503; the 5xx
-# tally is kept apart, and this runs after logs_clean (the failures are
-# logged).
-pg_restart() {
-	local saved=$FIVEXX codes='' i back='' jr=$W/jar-restart
-	[ "$STORE" != sqlite ] || return 0
-	http "$jr" -d 'name=Restart' "$BASE/login"
-	want_code 303 "signed in before the restart"
-	crumb_pg_pause >/dev/null 2>&1 && crumb_pg_resume >/dev/null 2>&1
-	check "the PostgreSQL server restarted" pg_isready -q -h 127.0.0.1 \
-	    -p "$PG_PORT"
-	# Tries 0.2 s apart: a balancer leaves out, for up to half a second,
-	# a host that answered 503 to its health check.
+# back_after_restart SERVER JAR: after SERVER's restart, GET / with JAR
+# until it is 200, 12 tries 0.2 s apart (a balancer leaves out, for up
+# to half a second, a host that answered 503 to its health check);
+# checks that it came back and that the answers meanwhile were 503s.
+back_after_restart() {
+	local codes='' i back='' jr=$2
 	for i in $(seq 1 12); do
 		http "$jr" "$BASE/"
 		codes="$codes $CODE"
 		if [ "$CODE" = 200 ]; then back=$i; break; fi
 		sleep 0.2
 	done
-	check "after a PostgreSQL restart GET / is 200 again within 12 tries in 2.4 s ($codes)" \
+	check "after a $1 restart GET / is 200 again within 12 tries in 2.4 s ($codes)" \
 	    eval '[ -n "$back" ]'
 	check "meanwhile only 503s" \
 	    eval '[ -z "$(echo "$codes" | tr " " "\n" | grep -Ev "^(|200|503)$")" ]'
+}
+
+# PostgreSQL restarted under a running stack: the workers reconnect by
+# themselves.  Requests meanwhile may fail, but only with 503; the 5xx
+# tally is kept apart, and this runs after logs_clean (the failures are
+# logged).
+pg_restart() {
+	local saved=$FIVEXX jr=$W/jar-restart
+	[ "$STORE" != sqlite ] || return 0
+	http "$jr" -d 'name=Restart' "$BASE/login"
+	want_code 303 "signed in before the restart"
+	crumb_pg_pause >/dev/null 2>&1 && crumb_pg_resume >/dev/null 2>&1
+	check "the PostgreSQL server restarted" pg_isready -q -h 127.0.0.1 \
+	    -p "$PG_PORT"
+	back_after_restart PostgreSQL "$jr"
 	check "the signed-in session survived the restart" has_body 'id="logout"'
 	FIVEXX=$saved
 }
@@ -648,23 +655,14 @@ pg_restart() {
 # append-only file under the running hosts: they reconnect by
 # themselves, 503 meanwhile, and a signed-in session is still there.
 redis_restart() {
-	local saved=$FIVEXX codes='' i back='' jr=$W/jar-redis-restart
+	local saved=$FIVEXX jr=$W/jar-redis-restart
 	[ "$STORE" = redis ] || return 0
 	http "$jr" -d 'name=Restart' "$BASE/login"
 	want_code 303 "signed in before the Redis restart"
 	crumb_redis_pause >/dev/null 2>&1 && crumb_redis_resume >/dev/null 2>&1
 	check "the Redis server restarted" \
 	    eval '[ "$(rcli ping 2>/dev/null)" = PONG ]'
-	for i in $(seq 1 12); do
-		http "$jr" "$BASE/"
-		codes="$codes $CODE"
-		if [ "$CODE" = 200 ]; then back=$i; break; fi
-		sleep 0.2
-	done
-	check "after a Redis restart GET / is 200 again within 12 tries in 2.4 s ($codes)" \
-	    eval '[ -n "$back" ]'
-	check "meanwhile only 503s" \
-	    eval '[ -z "$(echo "$codes" | tr " " "\n" | grep -Ev "^(|200|503)$")" ]'
+	back_after_restart Redis "$jr"
 	check "the signed-in session survived the Redis restart (append-only file)" \
 	    has_body 'id="logout"'
 	FIVEXX=$saved
