@@ -70,7 +70,7 @@ crumb_store_redis_open(const char *url, int timeout_ms, crumb_store **out,
 
 enum {
 	S_CREATE, S_UPDATE, S_TOUCH, S_REMOVE, S_CHANGE_ID, S_SET_LABEL,
-	S_PURGE, S_USER_REMOVE, S_USER_LIST, S_IMPORT, S_STATS, S_SCAN,
+	S_PURGE, S_USER_REMOVE, S_USER_LIST, S_IMPORT, S_TALLY, S_PAGE,
 	S_COUNT
 };
 
@@ -184,50 +184,33 @@ static const char *const script[S_COUNT] = {
 	    "index_add(p..'u:'..ARGV[4], ARGV[8], ARGV[2], ARGV[11]) end "
 	    "redis.call('PEXPIRE', k, ARGV[11]) "
 	    "return 1",
-	/* ARGV: match pattern of the sessions, of the user indexes, now.
-	 * records live users bytes, in one script: one consistent read of
-	 * the whole keyspace.  bytes is MEMORY USAGE of every key. */
-	[S_STATS] =
-	    "local now, c, all, live, users = tonumber(ARGV[3]), '0', 0, 0, {} "
-	    "local nu, bytes = 0, 0 "
-	    "repeat local r = redis.call('SCAN', c, 'MATCH', ARGV[1], "
-	    "'COUNT', 1000) c = r[1] "
-	    "for _, k in ipairs(r[2]) do "
+	/* KEYS: one SCAN step's keys.  ARGV: now, 's' (sessions) or 'u'
+	 * (user indexes).  records live bytes {users}: the step's counts,
+	 * the distinct users of its live records (the caller merges
+	 * them); for 'u' only bytes, the MEMORY USAGE of the keys. */
+	[S_TALLY] =
+	    "local now, all, live, bytes, seen, us = tonumber(ARGV[1]), "
+	    "0, 0, 0, {}, {} "
+	    "for _, k in ipairs(KEYS) do "
+	    "if ARGV[2] == 'u' then "
+	    "bytes = bytes + (redis.call('MEMORY', 'USAGE', k) or 0) else "
 	    "local f = redis.call('HMGET', k, 'expires', 'user') "
 	    "if f[1] then all = all + 1 "
 	    "bytes = bytes + (redis.call('MEMORY', 'USAGE', k) or 0) "
 	    "if tonumber(f[1]) > now then live = live + 1 "
-	    "if f[2] and not users[f[2]] then users[f[2]] = true "
-	    "nu = nu + 1 end end end end "
-	    "until c == '0' "
-	    "repeat local r = redis.call('SCAN', c, 'MATCH', ARGV[2], "
-	    "'COUNT', 1000) c = r[1] "
-	    "for _, k in ipairs(r[2]) do "
-	    "bytes = bytes + (redis.call('MEMORY', 'USAGE', k) or 0) end "
-	    "until c == '0' "
-	    "return {all, live, nu, bytes}",
-	/* ARGV: match pattern, prefix length, after hex ('' first), now,
-	 * max, prefix.  The max smallest live hashes above after, in order, with
-	 * their fields (8 a record). */
-	[S_SCAN] =
-	    "local c, now, skip, after = '0', tonumber(ARGV[4]), "
-	    "tonumber(ARGV[2]) + 2, ARGV[3] "
-	    "local hs = {} "
-	    "repeat local r = redis.call('SCAN', c, 'MATCH', ARGV[1], "
-	    "'COUNT', 1000) c = r[1] "
-	    "for _, k in ipairs(r[2]) do local h = string.sub(k, skip + 1) "
-	    "if #h == 64 and h > after then hs[#hs + 1] = h end end "
-	    "until c == '0' "
-	    "table.sort(hs) "
-	    "local out, n = {}, 0 "
-	    "for _, h in ipairs(hs) do "
-	    "if n >= tonumber(ARGV[5]) then break end "
-	    "local f = redis.call('HMGET', ARGV[6]..'s:'..h, "
-	    "'state', 'user', 'version', 'created', 'last_seen', 'expires', "
-	    "'label') "
-	    "if f[6] and tonumber(f[6]) > now then n = n + 1 "
-	    "out[#out + 1] = h for i = 1, 7 do "
-	    "out[#out + 1] = f[i] or false end end end "
+	    "if f[2] and not seen[f[2]] then seen[f[2]] = true "
+	    "us[#us + 1] = f[2] end end end end end "
+	    "return {all, live, bytes, us}",
+	/* KEYS: session keys.  ARGV: now.  For each key its fields
+	 * (state user version created last_seen expires label), or 0
+	 * when it is gone or expired. */
+	[S_PAGE] =
+	    "local now, out = tonumber(ARGV[1]), {} "
+	    "for i, k in ipairs(KEYS) do "
+	    "local f = redis.call('HMGET', k, 'state', 'user', 'version', "
+	    "'created', 'last_seen', 'expires', 'label') "
+	    "if f[1] and f[6] and tonumber(f[6]) > now then out[i] = f "
+	    "else out[i] = 0 end end "
 	    "return out",
 };
 
@@ -244,6 +227,12 @@ typedef struct rstore {
 	int timeout_ms;
 	char sha[S_COUNT][41];  /* the scripts as loaded on c */
 	redisReply *row;        /* the last record handed out (borrowed) */
+	/* The walk in progress (scan): every session's hash, sorted, as
+	 * SCAN listed them when it began; the next page starts at
+	 * walk[walk_pos], after walk_last.  NULL between walks. */
+	uint8_t (*walk)[CRUMB_HASH_LEN];
+	size_t walk_n, walk_pos;
+	uint8_t walk_last[CRUMB_HASH_LEN];
 	char msg[CRUMB_ERRMSG_LEN];
 } rstore;
 
@@ -1125,103 +1114,421 @@ rd_user_list(void *ctx, const char *user, int64_t now, crumb_info_fn fn,
 
 /* ---- administration (crumbctl) ---- */
 
+/*
+ * stats and scan walk the keyspace from here, with SCAN: each step one
+ * round trip that holds the server for COUNT keys at most, and what is
+ * read of the keys a step found is one bounded script.  No script ever
+ * walks the keyspace itself: the server, shared with every request,
+ * is never held for longer than one step.
+ */
+#define STEP_COUNT "1000"
+#define PAGE_KEYS 1000          /* keys read by one page script at most */
+
+/* One SCAN step from cursor (updated; "0" when the walk is done) over
+ * the keys matching pat.  *out is the reply, its element[1] the keys. */
+static int
+scan_step(rstore *rs, char *cursor, size_t clen, const char *pat,
+    redisReply **out)
+{
+	args a = { .n = 0 };
+	redisReply *r;
+	int rc;
+
+	*out = NULL;
+	if ((rc = ready(rs)) != CRUMB_OK)
+		return rc;
+	a_str(&a, "SCAN");
+	a_str(&a, cursor);
+	a_str(&a, "MATCH");
+	a_str(&a, pat);
+	a_str(&a, "COUNT");
+	a_str(&a, STEP_COUNT);
+	if ((rc = cmd(rs, &a, &r)) != CRUMB_OK)
+		return rc;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		set_msg(rs, "unexpected answer to SCAN", NULL);
+		return CRUMB_E_STORE;
+	}
+	crumb_fmt(cursor, clen, "%s", r->element[0]->str);
+	*out = r;
+	return CRUMB_OK;
+}
+
+/* EVALSHA script i with the n keys of ks (string replies) as KEYS. */
+static int
+eval_keys(rstore *rs, int i, redisReply **ks, size_t n, const args *a,
+    redisReply **out)
+{
+	const char **keys = malloc((n > 0 ? n : 1) * sizeof(*keys));
+	size_t *kl = malloc((n > 0 ? n : 1) * sizeof(*kl)), j;
+	int rc;
+
+	*out = NULL;
+	if (keys == NULL || kl == NULL) {
+		free(keys);
+		free(kl);
+		return CRUMB_E_NOMEM;
+	}
+	for (j = 0; j < n; j++) {
+		keys[j] = ks[j]->str;
+		kl[j] = ks[j]->len;
+	}
+	rc = eval(rs, i, (int)n, keys, kl, a, out);
+	free(keys);
+	free(kl);
+	return rc;
+}
+
+/* The distinct users of stats: an open-addressing set of copies. */
+typedef struct uset {
+	char **slot;
+	size_t cap, n;          /* cap a power of 2, or 0 */
+} uset;
+
+static uint64_t
+fnv1a(const char *s, size_t n)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	while (n-- > 0)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+static void
+uset_put(uset *u, char *s)
+{
+	size_t i = (size_t)fnv1a(s, strlen(s)) & (u->cap - 1);
+
+	while (u->slot[i] != NULL)
+		i = (i + 1) & (u->cap - 1);
+	u->slot[i] = s;
+}
+
+static int
+uset_add(uset *u, const char *s, size_t len)
+{
+	size_t i;
+	char *c;
+
+	if (memchr(s, '\0', len) != NULL)
+		len = strlen(s);
+	if (2 * (u->n + 1) > u->cap) {
+		uset g = { NULL, u->cap > 0 ? 2 * u->cap : 1024, u->n };
+
+		if ((g.slot = calloc(g.cap, sizeof(*g.slot))) == NULL)
+			return CRUMB_E_NOMEM;
+		for (i = 0; i < u->cap; i++)
+			if (u->slot[i] != NULL)
+				uset_put(&g, u->slot[i]);
+		free(u->slot);
+		*u = g;
+	}
+	for (i = (size_t)fnv1a(s, len) & (u->cap - 1); u->slot[i] != NULL;
+	    i = (i + 1) & (u->cap - 1))
+		if (strncmp(u->slot[i], s, len) == 0 &&
+		    u->slot[i][len] == '\0')
+			return CRUMB_OK;
+	if ((c = strndup(s, len)) == NULL)
+		return CRUMB_E_NOMEM;
+	u->slot[i] = c;
+	u->n++;
+	return CRUMB_OK;
+}
+
+static void
+uset_free(uset *u)
+{
+	size_t i;
+
+	for (i = 0; i < u->cap; i++)
+		free(u->slot[i]);
+	free(u->slot);
+}
+
+/* Walk the keys matching pat, adding each step's counts to out (and
+ * its live users to us: sessions) or its keys' bytes (us NULL: user
+ * indexes). */
+static int
+tally(rstore *rs, const char *pat, int64_t now, crumb_store_counts *out,
+    uset *us)
+{
+	char cursor[32] = "0";
+	int rc;
+
+	do {
+		args a = { .n = 0 };
+		redisReply *r, *t, **e;
+		size_t i;
+
+		if ((rc = scan_step(rs, cursor, sizeof(cursor), pat, &r)) !=
+		    CRUMB_OK)
+			return rc;
+		if (r->element[1]->elements == 0) {
+			freeReplyObject(r);
+			continue;
+		}
+		a_int(&a, now);
+		a_str(&a, us != NULL ? "s" : "u");
+		rc = eval_keys(rs, S_TALLY, r->element[1]->element,
+		    r->element[1]->elements, &a, &t);
+		freeReplyObject(r);
+		if (rc != CRUMB_OK)
+			return rc;
+		e = t->element;
+		if (t->type != REDIS_REPLY_ARRAY || t->elements != 4 ||
+		    e[0]->type != REDIS_REPLY_INTEGER ||
+		    e[1]->type != REDIS_REPLY_INTEGER ||
+		    e[2]->type != REDIS_REPLY_INTEGER ||
+		    e[3]->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(t);
+			set_msg(rs, "unexpected answer to the counts", NULL);
+			return CRUMB_E_STORE;
+		}
+		out->records += (uint64_t)e[0]->integer;
+		out->live += (uint64_t)e[1]->integer;
+		out->bytes += e[2]->integer;
+		for (i = 0; us != NULL && i < e[3]->elements && rc == CRUMB_OK;
+		    i++)
+			if (e[3]->element[i]->type == REDIS_REPLY_STRING)
+				rc = uset_add(us, e[3]->element[i]->str,
+				    e[3]->element[i]->len);
+		freeReplyObject(t);
+		if (rc != CRUMB_OK)
+			return rc;
+	} while (strcmp(cursor, "0") != 0);
+	return CRUMB_OK;
+}
+
+/*
+ * Counted step by step (see above), not in one snapshot: a record
+ * created, changed or removed during the walk may be counted as it was
+ * or as it is, or not at all.  Each record is counted once as live or
+ * expired, so that live + expired == records.  The distinct users are
+ * gathered here, a copy of each.
+ */
 static int
 rd_stats(void *ctx, int64_t now, crumb_store_counts *out)
 {
 	rstore *rs = ctx;
-	args a = { .n = 0 };
-	redisReply *r;
 	char *spat = pattern(rs, "s:*"), *upat = pattern(rs, "u:*");
-	int rc;
+	uset us = { NULL, 0, 0 };
+	int rc = CRUMB_E_NOMEM;
 
-	if (spat == NULL || upat == NULL) {
-		free(spat);
-		free(upat);
-		return CRUMB_E_NOMEM;
-	}
-	a_str(&a, spat);
-	a_str(&a, upat);
-	a_int(&a, now);
-	rc = eval(rs, S_STATS, 0, NULL, NULL, &a, &r);
+	memset(out, 0, sizeof(*out));
+	if (spat != NULL && upat != NULL &&
+	    (rc = tally(rs, spat, now, out, &us)) == CRUMB_OK)
+		rc = tally(rs, upat, now, out, NULL);
+	out->expired = out->records - out->live;
+	out->users = us.n;
+	uset_free(&us);
 	free(spat);
 	free(upat);
-	if (rc != CRUMB_OK)
-		return rc;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
-	    r->element[0]->type != REDIS_REPLY_INTEGER ||
-	    r->element[1]->type != REDIS_REPLY_INTEGER ||
-	    r->element[2]->type != REDIS_REPLY_INTEGER ||
-	    r->element[3]->type != REDIS_REPLY_INTEGER) {
-		freeReplyObject(r);
-		set_msg(rs, "unexpected answer to the counts", NULL);
-		return CRUMB_E_STORE;
+	return rc;
+}
+
+static void
+walk_end(rstore *rs)
+{
+	free(rs->walk);
+	rs->walk = NULL;
+	rs->walk_n = rs->walk_pos = 0;
+}
+
+static int
+by_hash(const void *a, const void *b)
+{
+	return memcmp(a, b, CRUMB_HASH_LEN);
+}
+
+/* A session key's hash into h: 0 when k is not one. */
+static int
+key_hash(const rstore *rs, const redisReply *k, uint8_t *h)
+{
+	const char *x = k->str + rs->prefix_len + 2;
+	size_t i;
+
+	if (k->type != REDIS_REPLY_STRING ||
+	    k->len != rs->prefix_len + 2 + 2 * CRUMB_HASH_LEN)
+		return 0;
+	for (i = 0; i < CRUMB_HASH_LEN; i++) {
+		int hi = crumb_hexval((unsigned char)x[2 * i]);
+		int lo = crumb_hexval((unsigned char)x[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return 0;
+		h[i] = (uint8_t)(hi << 4 | lo);
 	}
-	out->records = (uint64_t)r->element[0]->integer;
-	out->live = (uint64_t)r->element[1]->integer;
-	out->expired = out->records - out->live;
-	out->users = (uint64_t)r->element[2]->integer;
-	out->bytes = r->element[3]->integer;
-	freeReplyObject(r);
+	return 1;
+}
+
+/* A new walk: every session's hash, listed by SCAN steps, sorted,
+ * each once (SCAN may list a key twice). */
+static int
+walk_begin(rstore *rs)
+{
+	char cursor[32] = "0", *pat = pattern(rs, "s:*");
+	size_t cap = 0, i, n;
+	int rc = CRUMB_OK;
+
+	walk_end(rs);
+	if (pat == NULL)
+		return CRUMB_E_NOMEM;
+	do {
+		redisReply *r, *ks;
+
+		if ((rc = scan_step(rs, cursor, sizeof(cursor), pat, &r)) !=
+		    CRUMB_OK)
+			break;
+		ks = r->element[1];
+		if (rs->walk_n + ks->elements > cap) {
+			size_t c = cap > 0 ? cap : 1024;
+			void *p;
+
+			while (c < rs->walk_n + ks->elements)
+				c *= 2;
+			if ((p = realloc(rs->walk, c * CRUMB_HASH_LEN)) ==
+			    NULL) {
+				freeReplyObject(r);
+				rc = CRUMB_E_NOMEM;
+				break;
+			}
+			rs->walk = p;
+			cap = c;
+		}
+		for (i = 0; i < ks->elements; i++)
+			if (key_hash(rs, ks->element[i], rs->walk[rs->walk_n]))
+				rs->walk_n++;
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	free(pat);
+	if (rc != CRUMB_OK) {
+		walk_end(rs);
+		return rc;
+	}
+	if (rs->walk == NULL && (rs->walk = malloc(CRUMB_HASH_LEN)) == NULL)
+		return CRUMB_E_NOMEM;
+	qsort(rs->walk, rs->walk_n, CRUMB_HASH_LEN, by_hash);
+	for (i = n = 0; i < rs->walk_n; i++)
+		if (n == 0 || memcmp(rs->walk[n - 1], rs->walk[i],
+		    CRUMB_HASH_LEN) != 0)
+			memmove(rs->walk[n++], rs->walk[i], CRUMB_HASH_LEN);
+	rs->walk_n = n;
 	return CRUMB_OK;
 }
 
+/* The first position in the walk whose hash is greater than after. */
+static size_t
+walk_after(const rstore *rs, const uint8_t *after)
+{
+	size_t lo = 0, hi = rs->walk_n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(rs->walk[mid], after, CRUMB_HASH_LEN) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * A walk begins (after NULL) with the list of every session's hash,
+ * kept sorted in the handle (CRUMB_HASH_LEN bytes a session: hashes
+ * only, never records) until the walk ends: a page of fewer than max,
+ * fn stopping it, an error, or close.  Each page reads the records of
+ * the next hashes, PAGE_KEYS at most per script, skipping those gone
+ * or expired meanwhile; records created after the list was made are
+ * not seen, which the contract allows.  A page whose after is not
+ * where the walk stands lists the hashes again.
+ */
 static int
 rd_scan(void *ctx, const uint8_t *after, int64_t now, unsigned max,
     crumb_scan_fn fn, void *ud, unsigned *seen)
 {
 	rstore *rs = ctx;
-	args a = { .n = 0 };
-	char hex[2 * CRUMB_HASH_LEN + 1] = "", *pat = pattern(rs, "s:*");
-	redisReply *r;
-	size_t i;
-	int rc;
+	int rc = CRUMB_OK;
 
 	*seen = 0;
-	if (pat == NULL)
-		return CRUMB_E_NOMEM;
-	if (after != NULL)
-		crumb_hex_encode(after, CRUMB_HASH_LEN, hex);
-	a_str(&a, pat);
-	a_int(&a, (int64_t)rs->prefix_len);
-	a_str(&a, hex);
-	a_int(&a, now);
-	a_int(&a, max);
-	a_str(&a, rs->prefix);
-	rc = eval(rs, S_SCAN, 0, NULL, NULL, &a, &r);
-	free(pat);
-	if (rc != CRUMB_OK)
-		return rc;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements % 8 != 0) {
-		freeReplyObject(r);
-		set_msg(rs, "unexpected answer to the scan", NULL);
-		return CRUMB_E_STORE;
+	if (after == NULL || rs->walk == NULL ||
+	    memcmp(after, rs->walk_last, CRUMB_HASH_LEN) != 0) {
+		if ((rc = walk_begin(rs)) != CRUMB_OK)
+			return rc;
+		rs->walk_pos = after != NULL ? walk_after(rs, after) : 0;
 	}
-	for (i = 0; i < r->elements / 8; i++) {
-		redisReply **e = r->element + 8 * i;
-		uint8_t h[CRUMB_HASH_LEN];
-		crumb_record rec;
-		size_t j;
+	while (*seen < max && rs->walk_pos < rs->walk_n) {
+		size_t n = rs->walk_n - rs->walk_pos, i;
+		size_t stride = rs->prefix_len + 3 + 2 * CRUMB_HASH_LEN;
+		char *k;
+		const char **kv;
+		size_t *kl;
+		redisReply *r;
+		args a = { .n = 0 };
 
-		if (e[0]->type != REDIS_REPLY_STRING || e[0]->len != 64 ||
-		    e[1]->type != REDIS_REPLY_STRING)
-			continue;
-		for (j = 0; j < CRUMB_HASH_LEN; j++)
-			h[j] = (uint8_t)(crumb_hexval(e[0]->str[2 * j]) << 4 |
-			    crumb_hexval(e[0]->str[2 * j + 1]));
-		rec.state = e[1]->str;
-		rec.state_len = e[1]->len;
-		rec.user = str_or_null(e[2]);
-		rec.version = num(e[3]);
-		rec.created = num(e[4]);
-		rec.last_seen = num(e[5]);
-		rec.expires = num(e[6]);
-		rec.label = str_or_null(e[7]);
-		(*seen)++;
-		if (fn(h, &rec, ud) != 0)
+		if (n > max - *seen)
+			n = max - *seen;
+		if (n > PAGE_KEYS)
+			n = PAGE_KEYS;
+		k = malloc(n * stride);
+		kv = malloc(n * sizeof(*kv));
+		kl = malloc(n * sizeof(*kl));
+		if (k != NULL && kv != NULL && kl != NULL) {
+			for (i = 0; i < n; i++) {
+				kv[i] = k + i * stride;
+				kl[i] = skey(rs, rs->walk[rs->walk_pos + i],
+				    k + i * stride);
+			}
+			a_int(&a, now);
+			rc = eval(rs, S_PAGE, (int)n, kv, kl, &a, &r);
+		} else {
+			rc = CRUMB_E_NOMEM;
+		}
+		free(k);
+		free(kv);
+		free(kl);
+		if (rc != CRUMB_OK)
 			break;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+			freeReplyObject(r);
+			set_msg(rs, "unexpected answer to the scan", NULL);
+			rc = CRUMB_E_STORE;
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			const uint8_t *h = rs->walk[rs->walk_pos++];
+			redisReply **e = r->element[i]->element;
+			crumb_record rec;
+
+			if (r->element[i]->type != REDIS_REPLY_ARRAY ||
+			    r->element[i]->elements != 7 ||
+			    e[0]->type != REDIS_REPLY_STRING)
+				continue;
+			rec.state = e[0]->str;
+			rec.state_len = e[0]->len;
+			rec.user = str_or_null(e[1]);
+			rec.version = num(e[2]);
+			rec.created = num(e[3]);
+			rec.last_seen = num(e[4]);
+			rec.expires = num(e[5]);
+			rec.label = str_or_null(e[6]);
+			(*seen)++;
+			memcpy(rs->walk_last, h, CRUMB_HASH_LEN);
+			if (fn(h, &rec, ud) != 0) {
+				freeReplyObject(r);
+				walk_end(rs);
+				return CRUMB_OK;
+			}
+		}
+		freeReplyObject(r);
 	}
-	freeReplyObject(r);
-	return CRUMB_OK;
+	if (rc != CRUMB_OK || *seen < max)
+		walk_end(rs);
+	return rc;
 }
 
 static int
@@ -1272,6 +1579,7 @@ rd_close(void *ctx)
 		return;
 	if (rs->row != NULL)
 		freeReplyObject(rs->row);
+	free(rs->walk);
 	drop(rs);
 	free(rs->host);
 	free(rs->sock);
