@@ -1470,8 +1470,11 @@ rd_scan(void *ctx, const uint8_t *after, int64_t now, unsigned max,
 		redisReply *r;
 		args a = { .n = 0 };
 
-		if (n > max - *seen)
-			n = max - *seen;
+		/* what the page lacks and some more, for the records
+		 * expired or gone (those not handed out are read again
+		 * by the next page) */
+		if (n > max - *seen + (max - *seen) / 8 + 8)
+			n = max - *seen + (max - *seen) / 8 + 8;
 		if (n > PAGE_KEYS)
 			n = PAGE_KEYS;
 		k = malloc(n * stride);
@@ -1499,7 +1502,7 @@ rd_scan(void *ctx, const uint8_t *after, int64_t now, unsigned max,
 			rc = CRUMB_E_STORE;
 			break;
 		}
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < n && *seen < max; i++) {
 			const uint8_t *h = rs->walk[rs->walk_pos++];
 			redisReply **e = r->element[i]->element;
 			crumb_record rec;

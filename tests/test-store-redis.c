@@ -4,12 +4,14 @@
  * replica, no answer within the timeout), the password never in a
  * message, a connection killed while idle, a server stopped (an error
  * within the timeout) and started again (the next call reconnects), and
- * scripts the server forgot (SCRIPT FLUSH) loaded again.
+ * scripts the server forgot (SCRIPT FLUSH) loaded again, and the
+ * administration's walks (stats, scan) made of short steps.
  *
  * The server: a private one this program starts with
  * tests/redis-server.sh and stops at exit.
  */
 #include <dlfcn.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -408,6 +410,143 @@ expiry(crumb_store *st)
 	CHECK(zcard(2, "crumb:u:exp-user") == 0);
 }
 
+/* calls=N of cmdstat_<name> in INFO commandstats (0 when never
+ * called), through an administrator's connection. */
+static unsigned long
+cmd_calls(const char *name)
+{
+	redisContext *c = redisConnectUnix(tenv("REDIS_SOCK"));
+	redisReply *x;
+	unsigned long n = 0;
+	char key[64];
+	const char *p;
+
+	REQUIRE(c != NULL && c->err == 0);
+	x = redisCommand(c, "AUTH %s", tenv("REDIS_PASSWORD"));
+	freeReplyObject(x);
+	x = redisCommand(c, "INFO commandstats");
+	REQUIRE(x != NULL && x->type == REDIS_REPLY_STRING);
+	snprintf(key, sizeof(key), "cmdstat_%s:calls=", name);
+	if ((p = strstr(x->str, key)) != NULL)
+		n = strtoul(p + strlen(key), NULL, 10);
+	freeReplyObject(x);
+	redisFree(c);
+	return n;
+}
+
+#define WALK_N 3000             /* sessions, WALK_N / 10 of them expired */
+
+struct walk_seen {
+	uint8_t last[CRUMB_HASH_LEN];
+	unsigned n, bad;
+	int64_t now;
+};
+
+static int
+walk_step(const uint8_t *hash, const crumb_record *rec, void *ud)
+{
+	struct walk_seen *w = ud;
+
+	if ((w->n > 0 && memcmp(w->last, hash, CRUMB_HASH_LEN) >= 0) ||
+	    rec->expires <= w->now || rec->state_len != 2)
+		w->bad++;
+	memcpy(w->last, hash, CRUMB_HASH_LEN);
+	w->n++;
+	return 0;
+}
+
+/* The walks run from the client, SCAN step by step: no script walks
+ * the keyspace (it held the server for the whole walk).  scan lists
+ * the keys once per walk, not once per page. */
+static void
+walks(void)
+{
+	const crumb_store_ops *ops;
+	void *ctx;
+	crumb_store *st;
+	crumb_store_counts c;
+	struct walk_seen w;
+	char url[512], user[16];
+	uint8_t h[CRUMB_HASH_LEN], mid[CRUMB_HASH_LEN];
+	int64_t now = (int64_t)time(NULL);
+	unsigned long scans, evals, i, pages;
+	unsigned seen;
+	struct timespec t0;
+	long ms;
+
+	snprintf(url, sizeof(url), "%s?prefix=walk:", tenv("REDISURL_TCP"));
+	st = open_url(url);
+	ops = tstore_ops(st, &ctx);
+	srand(7);
+	for (i = 0; i < WALK_N; i++) {
+		size_t j;
+
+		for (j = 0; j < CRUMB_HASH_LEN; j++)
+			h[j] = (uint8_t)rand();
+		/* 50 users, 5 of them (w0, w10 .. w40) with expired
+		 * records only */
+		snprintf(user, sizeof(user), "w%lu", i % 50);
+		/* expired at now + 50, still held by Redis for 10 s */
+		REQUIRE(ops->create(ctx, h, "{}", 2, user, now,
+		    i % 10 == 0 ? now + 10 : now + 600) == CRUMB_OK);
+		if (i == WALK_N / 2)
+			memcpy(mid, h, sizeof(mid));
+	}
+
+	TEST("Redis stats: one short script per SCAN step of 1000 keys, "
+	    "exact counts");
+	scans = cmd_calls("scan");
+	evals = cmd_calls("evalsha");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_OK(crumb_store_stats(st, now + 50, &c));
+	ms = ms_since(&t0);
+	scans = cmd_calls("scan") - scans;
+	evals = cmd_calls("evalsha") - evals;
+	printf("counts: %" PRIu64 " records, %" PRIu64 " live, %" PRIu64
+	    " users, %" PRId64 " bytes\n", c.records, c.live, c.users,
+	    c.bytes);
+	CHECK(c.records == WALK_N && c.live == WALK_N - WALK_N / 10 &&
+	    c.expired == WALK_N / 10 && c.users == 45 && c.bytes > 0);
+	/* about a step per 1000 keys of the database (3000 sessions and
+	 * 50 user indexes here), each read by one script */
+	CHECK(scans >= 3 && scans <= 12);
+	CHECK(evals >= 3 && evals <= scans);
+	printf("stats of %d sessions: %lu SCAN steps, %lu scripts, %ld ms\n",
+	    WALK_N, scans, evals, ms);
+
+	TEST("Redis scan in pages of 100: every live record once, in "
+	    "order; SCAN once per walk, not per page");
+	memset(&w, 0, sizeof(w));
+	w.now = now + 50;
+	scans = cmd_calls("scan");
+	evals = cmd_calls("evalsha");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_OK(crumb_store_scan(st, now + 50, 100, walk_step, &w));
+	ms = ms_since(&t0);
+	scans = cmd_calls("scan") - scans;
+	evals = cmd_calls("evalsha") - evals;
+	pages = (WALK_N - WALK_N / 10) / 100;    /* full pages */
+	CHECK(w.n == WALK_N - WALK_N / 10 && w.bad == 0);
+	CHECK(scans >= 3 && scans <= 12);
+	/* a page's records read by one script, now and then two when
+	 * expired ones were skipped */
+	CHECK(evals >= pages && evals <= pages + pages / 2);
+	printf("scan of %d sessions in pages of 100: %lu SCAN steps, "
+	    "%lu scripts, %ld ms\n", WALK_N, scans, evals, ms);
+
+	TEST("Redis scan: a page after a hash with no walk begun");
+	memset(&w, 0, sizeof(w));
+	w.now = now + 50;
+	memcpy(w.last, mid, sizeof(mid));
+	w.n = 1;
+	CHECK_OK(ops->scan(ctx, mid, now + 50, 5, walk_step, &w, &seen));
+	CHECK(seen == 5 && w.n == 6 && w.bad == 0);
+	/* and one that goes on from there */
+	CHECK_OK(ops->scan(ctx, w.last, now + 50, 5, walk_step, &w, &seen));
+	CHECK(seen == 5 && w.n == 11 && w.bad == 0);
+	crumb_store_free(st);
+}
+
 int
 main(void)
 {
@@ -417,6 +556,7 @@ main(void)
 	st = open_url(tenv("REDISURL_TCP"));
 	round_trips(st);
 	expiry(st);
+	walks();
 	errors(st);
 	crumb_store_free(st);
 	stop_own();
