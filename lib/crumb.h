@@ -294,7 +294,9 @@ typedef struct crumb_store_ops {
 	/* Count, at now, in one consistent read (one statement or
 	 * snapshot, so live + expired == records): every record, the live
 	 * ones (expires > now), the expired ones not purged yet, and the
-	 * distinct users (byte-equal) among the live records; bytes is
+	 * distinct users (byte-equal) among the live records (a store that
+	 * cannot read all at once, Redis, may count step by step, each
+	 * record once, live or expired); bytes is
 	 * what the store occupies (SQLite: the database file plus its log;
 	 * PostgreSQL: pg_total_relation_size of the table, indexes
 	 * included; Redis: MEMORY USAGE of its keys), or -1 when it
@@ -424,6 +426,12 @@ int crumb_store_postgres_open(const char *conninfo, int timeout_ms,
  * or a negative timeout, CRUMB_E_STORE otherwise; the detail goes to
  * errbuf (at open) or crumb_store_errmsg and never holds the password.
  * A connection that broke is replaced at the start of the next call.
+ * crumb_store_stats and crumb_store_scan walk the keyspace by SCAN
+ * steps of 1000 keys, each step's sessions read by one short script
+ * (the server is never held longer): stats counts step by step, not in
+ * one snapshot, keeping a copy of each distinct user; a scan keeps the
+ * sorted list of every session's hash for the walk (32 bytes a
+ * session, 32 MB for a million: hashes, never records).
  * A library built without hiredis returns CRUMB_E_CANTOPEN and says so
  * in errbuf.  New; crumb_store_free. */
 int crumb_store_redis_open(const char *url, int timeout_ms,

@@ -1348,12 +1348,13 @@ by_hash(const void *a, const void *b)
 static int
 key_hash(const rstore *rs, const redisReply *k, uint8_t *h)
 {
-	const char *x = k->str + rs->prefix_len + 2;
+	const char *x;
 	size_t i;
 
 	if (k->type != REDIS_REPLY_STRING ||
 	    k->len != rs->prefix_len + 2 + 2 * CRUMB_HASH_LEN)
 		return 0;
+	x = k->str + rs->prefix_len + 2;
 	for (i = 0; i < CRUMB_HASH_LEN; i++) {
 		int hi = crumb_hexval((unsigned char)x[2 * i]);
 		int lo = crumb_hexval((unsigned char)x[2 * i + 1]);
@@ -1409,9 +1410,8 @@ walk_begin(rstore *rs)
 		walk_end(rs);
 		return rc;
 	}
-	if (rs->walk == NULL && (rs->walk = malloc(CRUMB_HASH_LEN)) == NULL)
-		return CRUMB_E_NOMEM;
-	qsort(rs->walk, rs->walk_n, CRUMB_HASH_LEN, by_hash);
+	if (rs->walk_n > 1)
+		qsort(rs->walk, rs->walk_n, CRUMB_HASH_LEN, by_hash);
 	for (i = n = 0; i < rs->walk_n; i++)
 		if (n == 0 || memcmp(rs->walk[n - 1], rs->walk[i],
 		    CRUMB_HASH_LEN) != 0)
