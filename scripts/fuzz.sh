@@ -38,11 +38,35 @@ FLAGS=(-g -O1 -pthread -fsanitize=fuzzer,address,undefined -fno-sanitize-recover
 LIBS=($(pkg-config --libs libcjson sqlite3 libgcrypt))
 LIBSRC=$(ls "$TOP"/lib/*.c | grep -v keygen.c)
 
+# The library once for the four targets (fuzzer-no-link: instrumented
+# for coverage, libFuzzer's main linked into each target only), as many
+# files at a time as there are cores.
+echo "== the library: building"
+OBJ=$OUT/obj
+mkdir -p "$OBJ"
+LIBOBJ=()
+fail=0
+for src in $LIBSRC; do
+	o=$OBJ/$(basename "${src%.c}").o
+	LIBOBJ+=("$o")
+	clang "${FLAGS[@]/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,}" \
+	    -c -o "$o" "$src" &
+	while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do
+		wait -n || fail=1
+	done
+done
+while [ -n "$(jobs -rp)" ]; do
+	wait -n || fail=1
+done
+if [ "$fail" -ne 0 ]; then
+	echo "fuzz: the library did not build"
+	exit 1
+fi
+
 for target in cookie-header cookie-value form body; do
 	echo "== fuzz-$target: building"
-	# shellcheck disable=SC2086
 	clang "${FLAGS[@]}" -o "$OUT/fuzz-$target" \
-	    "$TOP/tests/fuzz/fuzz-$target.c" $LIBSRC "${LIBS[@]}"
+	    "$TOP/tests/fuzz/fuzz-$target.c" "${LIBOBJ[@]}" "${LIBS[@]}"
 	mkdir -p "$OUT/corpus/$target"
 	echo "== fuzz-$target: running ${SECS}s"
 	rc=0
