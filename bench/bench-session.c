@@ -1375,19 +1375,59 @@ pg_trips(lib *l, floor_ *f, enum op op, size_t n, double *lib_rt,
 	free(json);
 }
 
+#endif /* CRUMB_HAVE_POSTGRES */
+
+#if defined(CRUMB_HAVE_POSTGRES) || defined(CRUMB_HAVE_REDIS)
+/* Round trips per request of op, library and floor, over n requests. */
+typedef void trips_fn(lib *l, floor_ *f, enum op op, size_t n,
+    double *lib_rt, double *floor_rt);
+
+/* A server store's table, (a) and (b) against its floor with round
+ * trips (trips; how they are counted: how), and its two targets,
+ * named PREFIX_round_trip_{read,write}_vs_floor. */
+static void
+store_vs_floor(lib *l, floor_ *f, const char *title, trips_fn *trips,
+    const char *how, const char *prefix)
+{
+	size_t iters[] = { 20000, 10000 };
+	double rt_lib[2], rt_floor[2];
+	char name[64];
+	result r[2];
+	enum op op;
+
+	printf("%s store against its floor (%d sessions; ns per "
+	    "operation, median of paired batches)\n", title, POOL);
+	printf("  %-46s %10s %10s %8s %s\n", "operation", "crumb", "floor",
+	    "ratio", "  round trips (crumb/floor)");
+	for (op = OP_READ; op <= OP_WRITE; op++) {
+		size_t n = iters[op] / (quick ? 10 : 1);
+
+		measure(l, f, op, n / 10 + 1, 100);
+		r[op] = measure(l, f, op, n, 100);
+		trips(l, f, op, 100, &rt_lib[op], &rt_floor[op]);
+		printf("  %-46s %10.0f %10.0f %7.2fx   %.2f / %.2f\n",
+		    op_names[op], r[op].lib_ns, r[op].floor_ns,
+		    r[op].lib_ns / r[op].floor_ns, rt_lib[op], rt_floor[op]);
+	}
+	printf("  (round trips: %s)\n\n", how);
+	snprintf(name, sizeof(name), "%s_round_trip_read_vs_floor", prefix);
+	target(name, r[OP_READ].lib_ns / r[OP_READ].floor_ns, "x", "<=", 1.2);
+	snprintf(name, sizeof(name), "%s_round_trip_write_vs_floor", prefix);
+	target(name, r[OP_WRITE].lib_ns / r[OP_WRITE].floor_ns, "x", "<=",
+	    1.3);
+}
+#endif
+
+#ifdef CRUMB_HAVE_POSTGRES
 /* (a) and (b) on the PostgreSQL store at conninfo against its floor, on
  * a table emptied first and holding the pool only. */
 static void
 pg_bench(const char *conninfo)
 {
-	size_t iters[] = { 20000, 10000 };
-	double rt_lib[2], rt_floor[2];
 	char err[512];
 	unsigned char keyid[4];
 	crumb_store *store;
-	result r[2];
 	PGresult *res;
-	enum op op;
 	floor_ f;
 	lib l;
 	int rc;
@@ -1405,27 +1445,9 @@ pg_bench(const char *conninfo)
 	PQclear(res);
 	lib_pool(&l, POOL, 100, 0);
 	keyid_of(&l, f.keyid);
-	printf("4. PostgreSQL store against its floor (%d sessions; ns per "
-	    "operation, median of paired batches)\n", POOL);
-	printf("  %-46s %10s %10s %8s %s\n", "operation", "crumb", "floor",
-	    "ratio", "  round trips (crumb/floor)");
-	for (op = OP_READ; op <= OP_WRITE; op++) {
-		size_t n = iters[op] / (quick ? 10 : 1);
-
-		measure(&l, &f, op, n / 10 + 1, 100);
-		r[op] = measure(&l, &f, op, n, 100);
-		pg_trips(&l, &f, op, 100, &rt_lib[op], &rt_floor[op]);
-		printf("  %-46s %10.0f %10.0f %7.2fx   %.2f / %.2f\n",
-		    op_names[op], r[op].lib_ns, r[op].floor_ns,
-		    r[op].lib_ns / r[op].floor_ns, rt_lib[op], rt_floor[op]);
-	}
-	printf("  (round trips: the floor's PQexecPrepared calls; the "
-	    "library's libpq sends, counted in front of libpq)\n");
-	printf("\n");
-	target("pg_round_trip_read_vs_floor", r[OP_READ].lib_ns /
-	    r[OP_READ].floor_ns, "x", "<=", 1.2);
-	target("pg_round_trip_write_vs_floor", r[OP_WRITE].lib_ns /
-	    r[OP_WRITE].floor_ns, "x", "<=", 1.3);
+	store_vs_floor(&l, &f, "4. PostgreSQL", pg_trips, "the floor's "
+	    "PQexecPrepared calls; the library's libpq sends, counted in front "
+	    "of libpq", "pg");
 	floor_pg_close(&f);
 	lib_close(&l);
 }
@@ -1456,13 +1478,9 @@ rd_trips(lib *l, floor_ *f, enum op op, size_t n, double *lib_rt,
 static void
 rd_bench(const char *url)
 {
-	size_t iters[] = { 20000, 10000 };
-	double rt_lib[2], rt_floor[2];
 	char err[512];
 	unsigned char keyid[4];
 	crumb_store *store;
-	result r[2];
-	enum op op;
 	floor_ f;
 	lib l;
 	int rc;
@@ -1477,28 +1495,10 @@ rd_bench(const char *url)
 	lib_open_store(&l, store);
 	lib_pool(&l, POOL, 100, 0);
 	keyid_of(&l, f.keyid);
-	printf("5. Redis store against its floor (%d sessions; ns per "
-	    "operation, median of paired batches)\n", POOL);
-	printf("  %-46s %10s %10s %8s %s\n", "operation", "crumb", "floor",
-	    "ratio", "  round trips (crumb/floor)");
-	for (op = OP_READ; op <= OP_WRITE; op++) {
-		size_t n = iters[op] / (quick ? 10 : 1);
-
-		measure(&l, &f, op, n / 10 + 1, 100);
-		r[op] = measure(&l, &f, op, n, 100);
-		rd_trips(&l, &f, op, 100, &rt_lib[op], &rt_floor[op]);
-		printf("  %-46s %10.0f %10.0f %7.2fx   %.2f / %.2f\n",
-		    op_names[op], r[op].lib_ns, r[op].floor_ns,
-		    r[op].lib_ns / r[op].floor_ns, rt_lib[op], rt_floor[op]);
-	}
-	printf("  (round trips: sends on the server's socket, each answered "
-	    "before the next; the floor: HMGET, and EVALSHA of the store's "
-	    "update script, through hiredis by hand)\n");
-	printf("\n");
-	target("redis_round_trip_read_vs_floor", r[OP_READ].lib_ns /
-	    r[OP_READ].floor_ns, "x", "<=", 1.2);
-	target("redis_round_trip_write_vs_floor", r[OP_WRITE].lib_ns /
-	    r[OP_WRITE].floor_ns, "x", "<=", 1.3);
+	store_vs_floor(&l, &f, "5. Redis", rd_trips, "sends on the server's "
+	    "socket, each answered before the next; the floor: HMGET, and "
+	    "EVALSHA of the store's update script, through hiredis by hand",
+	    "redis");
 	floor_rd_close(&f);
 	lib_close(&l);
 }
