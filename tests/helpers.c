@@ -1,9 +1,11 @@
 /* Shared test helpers; see helpers.h. */
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -652,7 +654,7 @@ tstore_ops(crumb_store *st, void **ctx)
 	return st->ops;
 }
 
-void
+static void
 tserver_start(const char *script, const char *dir, const char *sub)
 {
 	char cmd[1024], line[1024];
@@ -677,6 +679,48 @@ tserver_start(const char *script, const char *dir, const char *sub)
 	}
 	if (pclose(f) != 0)
 		die(cmd);
+}
+
+/* The server tserver_own started, or own_dir NULL. */
+static char *own_dir;
+static const char *own_script, *own_sub;
+
+void
+tserver_own_stop(void)
+{
+	char cmd[1024];
+
+	if (own_dir == NULL)
+		return;
+	snprintf(cmd, sizeof(cmd), "bash '%s' stop '%s/%s'", own_script,
+	    own_dir, own_sub);
+	if (system(cmd) != 0)
+		fprintf(stderr, "stopping the test server failed\n");
+	rmdir(own_dir);
+	free(own_dir);
+	own_dir = NULL;
+}
+
+static void
+own_on_signal(int sig)
+{
+	tserver_own_stop();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void
+tserver_own(const char *script, const char *sub)
+{
+	own_dir = tdir_new();
+	if (chmod(own_dir, 0711) != 0)
+		die("chmod");
+	own_script = script;
+	own_sub = sub;
+	atexit(tserver_own_stop);
+	signal(SIGINT, own_on_signal);
+	signal(SIGTERM, own_on_signal);
+	tserver_start(script, own_dir, sub);
 }
 
 int

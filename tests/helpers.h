@@ -93,12 +93,16 @@ void tdir_remove(char *dir);
 char *tpath(const char *dir, const char *name);
 
 /* A private server for a test (tests/pg-server.sh, tests/redis-server.sh):
- * tserver_start runs "bash SCRIPT start DIR/SUB" and puts the NAME='value'
- * lines it prints into the environment (a failure exits);
+ * tserver_own runs "bash SCRIPT start DIR/SUB" in a new temporary DIR
+ * (mode 0711: the server's user, not root, reaches SUB) and puts the
+ * NAME='value' lines it prints into the environment (a failure exits);
+ * the server is stopped and DIR removed by tserver_own_stop, which also
+ * runs at exit and on SIGINT or SIGTERM.  One such server a process.
  * tserver runs "bash SCRIPT WHAT DIR" (stop, pause, resume) and returns
  * system()'s status.  tenv is getenv that exits when NAME is unset or
  * empty. */
-void tserver_start(const char *script, const char *dir, const char *sub);
+void tserver_own(const char *script, const char *sub);
+void tserver_own_stop(void);
 int tserver(const char *script, const char *what, const char *dir);
 const char *tenv(const char *name);
 

@@ -92,46 +92,6 @@ PQpipelineSync(PGconn *c)
 
 /* ---- the server ---- */
 
-static char *own_dir;     /* the server this program started, or NULL */
-
-static void
-stop_own(void)
-{
-	char cmd[512];
-
-	if (own_dir == NULL)
-		return;
-	snprintf(cmd, sizeof(cmd), "bash '%s' stop '%s/pg'", PG_SERVER_SH,
-	    own_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "stopping the test server failed\n");
-	rmdir(own_dir);
-	free(own_dir);
-	own_dir = NULL;
-}
-
-static void
-on_signal(int sig)
-{
-	stop_own();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* Start a server with pg-server.sh and put its variables in the
- * environment. */
-static void
-start_own(void)
-{
-	own_dir = tdir_new();
-	/* the server's user (not root) must reach the directory in it */
-	REQUIRE(chmod(own_dir, 0711) == 0);
-	atexit(stop_own);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	tserver_start(PG_SERVER_SH, own_dir, "pg");
-}
-
 static int
 server(const char *what)
 {
@@ -962,7 +922,7 @@ main(int argc, char **argv)
 		return child(argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (getenv("PGURL") == NULL)
-		start_own();
+		tserver_own(PG_SERVER_SH, "pg");
 
 	REQUIRE(crumb_store_memory_new(&st) == CRUMB_OK);
 	semantics(st, "memory store");

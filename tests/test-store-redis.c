@@ -79,44 +79,6 @@ write(int fd, const void *buf, size_t n)
 
 /* ---- the server ---- */
 
-static char *own_dir;
-
-static void
-stop_own(void)
-{
-	char cmd[512];
-
-	if (own_dir == NULL)
-		return;
-	snprintf(cmd, sizeof(cmd), "bash '%s' stop '%s/r'", REDIS_SERVER_SH,
-	    own_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "stopping the test server failed\n");
-	rmdir(own_dir);
-	free(own_dir);
-	own_dir = NULL;
-}
-
-static void
-on_signal(int sig)
-{
-	stop_own();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void
-start_own(void)
-{
-	own_dir = tdir_new();
-	/* the server's user (not root) must reach the directory in it */
-	REQUIRE(chmod(own_dir, 0711) == 0);
-	atexit(stop_own);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	tserver_start(REDIS_SERVER_SH, own_dir, "r");
-}
-
 static int
 server(const char *what)
 {
@@ -555,13 +517,13 @@ main(void)
 {
 	crumb_store *st;
 
-	start_own();
+	tserver_own(REDIS_SERVER_SH, "r");
 	st = open_url(tenv("REDISURL_TCP"));
 	round_trips(st);
 	expiry(st);
 	walks();
 	errors(st);
 	crumb_store_free(st);
-	stop_own();
+	tserver_own_stop();
 	return CHECK_DONE();
 }
