@@ -721,6 +721,19 @@ str_or_null(const redisReply *r)
 
 /* ---- the operations ---- */
 
+/* What the scripts on one session start with: its key into k (the
+ * length returned), and ARGV's first two, the prefix and the hash in
+ * hex (written into hex, which a then points at). */
+static size_t
+session_args(const rstore *rs, const uint8_t *hash, char *k, char *hex,
+    args *a)
+{
+	crumb_hex_encode(hash, CRUMB_HASH_LEN, hex);
+	a_str(a, rs->prefix);
+	a_str(a, hex);
+	return skey(rs, hash, k);
+}
+
 static int
 rd_create(void *ctx, const uint8_t *hash, const char *state, size_t len,
     const char *user, int64_t now, int64_t expires)
@@ -731,10 +744,7 @@ rd_create(void *ctx, const uint8_t *hash, const char *state, size_t len,
 	size_t kl[1];
 	args a = { .n = 0 };
 
-	kl[0] = skey(rs, hash, k);
-	crumb_hex_encode(hash, CRUMB_HASH_LEN, hex);
-	a_str(&a, rs->prefix);
-	a_str(&a, hex);
+	kl[0] = session_args(rs, hash, k, hex, &a);
 	a_bytes(&a, state, len);
 	a_str(&a, user);
 	a_int(&a, now);
@@ -796,13 +806,10 @@ rd_update(void *ctx, const uint8_t *hash, const uint8_t *new_hash,
 	size_t kl[2];
 	args a = { .n = 0 };
 
-	kl[0] = skey(rs, hash, k);
+	kl[0] = session_args(rs, hash, k, hex, &a);
 	kl[1] = skey(rs, new_hash != NULL ? new_hash : hash, k2);
-	crumb_hex_encode(hash, CRUMB_HASH_LEN, hex);
 	if (new_hash != NULL)
 		crumb_hex_encode(new_hash, CRUMB_HASH_LEN, hex2);
-	a_str(&a, rs->prefix);
-	a_str(&a, hex);
 	a_str(&a, hex2);
 	a_int(&a, version);
 	a_int(&a, version + 1);
@@ -823,10 +830,7 @@ rd_touch(void *ctx, const uint8_t *hash, int64_t now, int64_t expires)
 	size_t kl[1];
 	args a = { .n = 0 };
 
-	kl[0] = skey(rs, hash, k);
-	crumb_hex_encode(hash, CRUMB_HASH_LEN, hex);
-	a_str(&a, rs->prefix);
-	a_str(&a, hex);
+	kl[0] = session_args(rs, hash, k, hex, &a);
 	a_int(&a, now);
 	a_int(&a, expires);
 	a_int(&a, ttl_ms(now, expires));
@@ -842,10 +846,7 @@ rd_remove(void *ctx, const uint8_t *hash)
 	size_t kl[1];
 	args a = { .n = 0 };
 
-	kl[0] = skey(rs, hash, k);
-	crumb_hex_encode(hash, CRUMB_HASH_LEN, hex);
-	a_str(&a, rs->prefix);
-	a_str(&a, hex);
+	kl[0] = session_args(rs, hash, k, hex, &a);
 	return eval_status(rs, S_REMOVE, 1, keys, kl, &a);
 }
 
@@ -1547,10 +1548,7 @@ rd_import(void *ctx, const uint8_t *hash, const crumb_record *rec,
 	int rc;
 
 	*written = 0;
-	kl[0] = skey(rs, hash, k);
-	crumb_hex_encode(hash, CRUMB_HASH_LEN, hex);
-	a_str(&a, rs->prefix);
-	a_str(&a, hex);
+	kl[0] = session_args(rs, hash, k, hex, &a);
 	a_bytes(&a, rec->state, rec->state_len);
 	a_str(&a, rec->user);
 	a_int(&a, rec->version);
